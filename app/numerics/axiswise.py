@@ -19,9 +19,7 @@ MASK_ADDER = {np.dtype(np.float16): -32752.0}
 DEFAULT_MASK_ADDER = -1e9
 
 
-def _along_last(
-    x: Array, axes: tuple[int, ...], kernel: Callable[[Array], Array], *extra: Array
-) -> Array:
+def _along_last(x: Array, axes: tuple[int, ...], kernel: Callable[[Array], Array], *extra: Array) -> Array:
     """Apply `kernel` to slices laid out along one trailing axis made of `axes`."""
     rest = [i for i in range(x.ndim) if i not in axes]
     order = rest + list(axes)

@@ -126,9 +126,7 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         "tf.keras.activations.softsign",
         tf_differences=(NAN_LIMIT_NOTE + " softsign(+-inf) = +-1.",),
     ),
-    ActivationSpec(
-        "tanh", elementwise.tanh, "Hyperbolic tangent.", "y = tanh(x)", "tf.keras.activations.tanh"
-    ),
+    ActivationSpec("tanh", elementwise.tanh, "Hyperbolic tangent.", "y = tanh(x)", "tf.keras.activations.tanh"),
     ActivationSpec(
         "selu",
         elementwise.selu,
@@ -144,25 +142,19 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         "y = x if x > 0 else alpha * (exp(x) - 1)",
         "tf.keras.activations.elu",
         params=(_number("alpha", 1.0, "Scale of the negative part."),),
-        tf_differences=(
-            "exp(x) - 1 is computed with expm1: TensorFlow's elu loses thousands of ulp near 0.",
-        ),
+        tf_differences=("exp(x) - 1 is computed with expm1: TensorFlow's elu loses thousands of ulp near 0.",),
     ),
     ActivationSpec(
         "exponential", elementwise.exponential, "Exponential.", "y = exp(x)", "tf.keras.activations.exponential"
     ),
-    ActivationSpec(
-        "linear", elementwise.linear, "Identity.", "y = x", "tf.keras.activations.linear"
-    ),
+    ActivationSpec("linear", elementwise.linear, "Identity.", "y = x", "tf.keras.activations.linear"),
     ActivationSpec(
         "gelu",
         elementwise.gelu,
         "Gaussian error linear unit, exact or with the tanh approximation.",
         "exact: y = 0.5 x (1 + erf(x / sqrt 2)); approximate: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
         "tf.keras.activations.gelu",
-        params=(
-            ParamSpec("approximate", "boolean", "Use the tanh approximation.", default=False),
-        ),
+        params=(ParamSpec("approximate", "boolean", "Use the tanh approximation.", default=False),),
         tf_differences=(NAN_LIMIT_NOTE + " gelu(-inf) = 0.",),
     ),
     ActivationSpec(
@@ -242,7 +234,11 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         elementwise=False,
     ),
     ActivationSpec(
-        "hard_tanh", elementwise.hard_tanh, "tanh clipped linearly.", "y = clip(x, -1, 1)", "keras.activations.hard_tanh (Keras 3)"
+        "hard_tanh",
+        elementwise.hard_tanh,
+        "tanh clipped linearly.",
+        "y = clip(x, -1, 1)",
+        "keras.activations.hard_tanh (Keras 3)",
     ),
     ActivationSpec(
         "log_sigmoid",
@@ -371,7 +367,9 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         "The tf.keras PReLU layer with its learned alpha passed in.",
         "y = x if x >= 0 else alpha * x",
         "tf.keras.layers.PReLU",
-        params=(ParamSpec("alpha", "tensor", "Slope(s) for x < 0: a number or an array broadcastable to x.", default=0.0),),
+        params=(
+            ParamSpec("alpha", "tensor", "Slope(s) for x < 0: a number or an array broadcastable to x.", default=0.0),
+        ),
         tf_differences=(NAN_LIMIT_NOTE + " PReLU(-inf) with alpha 0 is 0.",),
     ),
     ActivationSpec(

@@ -1,0 +1,125 @@
+"""Reading request bodies within the limits, and content negotiation.
+
+The body limit applies to the decompressed size: a Content-Length over it is refused before a
+byte is read, a chunked or compressed body is cut off as soon as it passes it, so neither an
+endless stream nor a gzip bomb is ever buffered whole.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Literal
+
+from starlette.requests import Request
+
+from app.errors import MalformedBody, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+
+BodyFormat = Literal["json", "npy"]
+
+JSON_TYPE = "application/json"
+NPY_TYPE = "application/x-npy"
+
+_DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes (ACTIVATIONS_MAX_BODY_BYTES).")
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The (decompressed) request body, refused with 413 as soon as it exceeds `max_bytes`."""
+    headers = request.headers
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        buffer = bytearray()
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) > max_bytes:
+                raise _too_large(max_bytes)
+        return bytes(buffer)
+    if encoding not in _DECOMPRESSORS:
+        raise UnsupportedMediaType(f"Content-Encoding '{encoding[:40]}' is not supported; use gzip or deflate.")
+    return await _read_compressed(request, encoding, max_bytes)
+
+
+async def _read_compressed(request: Request, encoding: str, max_bytes: int) -> bytes:
+    decompressor = zlib.decompressobj(_DECOMPRESSORS[encoding])
+    out = bytearray()
+    raw_deflate_tried = False
+    async for chunk in request.stream():
+        data = chunk
+        while data:
+            try:
+                out += decompressor.decompress(data, max_bytes + 1 - len(out))
+            except zlib.error:
+                # "deflate" is zlib-wrapped by the RFC, but some clients send raw deflate.
+                if encoding == "deflate" and not raw_deflate_tried and not out:
+                    raw_deflate_tried = True
+                    decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise MalformedBody(f"The {encoding} request body is corrupt.") from None
+            if len(out) > max_bytes:
+                raise _too_large(max_bytes)
+            data = decompressor.unconsumed_tail
+    if not decompressor.eof:
+        raise MalformedBody(f"The {encoding} request body is truncated.")
+    return bytes(out)
+
+
+def request_format(content_type: str | None) -> BodyFormat:
+    """JSON (also when Content-Type is missing) or npy; anything else is a 415."""
+    if not content_type:
+        return "json"
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == JSON_TYPE or (media.startswith("application/") and media.endswith("+json")):
+        return "json"
+    if media == NPY_TYPE:
+        return "npy"
+    raise UnsupportedMediaType(f"Content-Type '{media[:60]}' is not supported; send {JSON_TYPE} or {NPY_TYPE}.")
+
+
+def response_format(accept: str | None) -> BodyFormat:
+    """The best of JSON and npy for an Accept header (JSON when absent or tied); 406 if neither.
+
+    As RFC 9110 says, each type takes the quality of the most specific range that covers it.
+    """
+    if not accept or not accept.strip():
+        return "json"
+    ranges = []
+    for part in accept.split(","):
+        fields = part.split(";")
+        quality = 1.0
+        for param in fields[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranges.append((fields[0].strip().lower(), quality))
+    scores: dict[BodyFormat, float] = {}
+    for candidate, full in (("json", JSON_TYPE), ("npy", NPY_TYPE)):
+        matching = [(_matches(media, full), q) for media, q in ranges if _matches(media, full) >= 0]
+        if matching:
+            scores[candidate] = max(matching)[1]  # type: ignore[index]
+    best = max(scores.values(), default=0.0)
+    if best <= 0:
+        raise NotAcceptable(f"Cannot produce any of '{accept[:100]}'; available: {JSON_TYPE}, {NPY_TYPE}.")
+    return "json" if scores.get("json", 0.0) == best else "npy"
+
+
+def _matches(media_range: str, media_type: str) -> int:
+    """-1 if the range does not cover the type, else its specificity (0 */*, 1 type/*, 2 exact)."""
+    if media_range == "*/*":
+        return 0
+    if media_range == media_type:
+        return 2
+    kind, _, sub = media_range.partition("/")
+    if sub == "*" and media_type.startswith(kind + "/"):
+        return 1
+    if media_range == "application/problem+json" and media_type == JSON_TYPE:
+        return 1
+    return -1

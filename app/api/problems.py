@@ -1,0 +1,120 @@
+"""RFC 9457 problem details: the one place where errors become HTTP responses.
+
+Every error of the native API, including unknown routes and wrong methods, is answered as
+`application/problem+json` with a relative `type` URI that the service itself documents at
+`/problems/{kind}`. Unexpected faults answer 500 without internals; the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.errors import ErrorItem, ServiceError
+
+logger = logging.getLogger("app.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+# kind -> (status, title, explanation served at /problems/{kind})
+PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
+    "malformed-body": (400, "Malformed request body", "The body is not valid JSON, or not a readable .npy file."),
+    "unauthorized": (401, "Missing or wrong API key", "Send the key as `X-API-Key` or `Authorization: Bearer`."),
+    "unknown-activation": (404, "Unknown activation", "The name is not in the catalogue; `GET /activations` lists it."),
+    "not-found": (404, "Not found", "No route has this path."),
+    "method-not-allowed": (405, "Method not allowed", "The route exists; the `Allow` header lists its methods."),
+    "not-acceptable": (406, "Not acceptable", "`Accept` asks for a type the service cannot produce."),
+    "payload-too-large": (
+        413,
+        "Payload too large",
+        "The body or the tensor exceeds the service limits (ACTIVATIONS_MAX_BODY_BYTES, ACTIVATIONS_MAX_ELEMENTS).",
+    ),
+    "unsupported-media-type": (
+        415,
+        "Unsupported media type",
+        "Send `application/json` or `application/x-npy` (gzip or deflate Content-Encoding allowed).",
+    ),
+    "invalid-tensor": (
+        422,
+        "Invalid tensor",
+        "The tensor is ragged, holds a non-numeric element, exceeds the maximum rank, or does not suit the "
+        "activation (e.g. softmax on rank <= 1). `errors[].loc` points at the offending element.",
+    ),
+    "invalid-parameter": (
+        422,
+        "Invalid parameter",
+        "A parameter is unknown, missing, of the wrong type or outside its constraints; `errors[].loc` names it.",
+    ),
+    "invalid-body": (422, "Invalid request body", "The body is JSON but not an object with a tensor `x`."),
+    "internal-error": (500, "Internal error", "An unexpected fault; it was logged. Please report it."),
+}
+
+
+def problem_response(
+    status: int,
+    kind: str,
+    detail: str,
+    errors: Sequence[ErrorItem] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A problem+json response."""
+    body: dict[str, object] = {
+        "type": f"/problems/{kind}",
+        "title": PROBLEM_TYPES[kind][1] if kind in PROBLEM_TYPES else "Error",
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [{"loc": list(item.loc), "msg": item.msg} for item in errors]
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def service_error_response(exc: ServiceError, headers: Mapping[str, str] | None = None) -> Response:
+    extra = dict(headers or {})
+    if exc.status == 401:
+        extra["WWW-Authenticate"] = "Bearer"
+    return problem_response(exc.status, exc.kind, exc.detail, exc.errors, extra or None)
+
+
+_HTTP_KINDS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large", 415: "unsupported-media-type"}
+
+
+async def _on_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return service_error_response(exc)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = _HTTP_KINDS.get(exc.status_code, "not-found" if exc.status_code == 404 else "malformed-body")
+    if exc.status_code == 404:
+        detail = f"No route for {request.method} {request.url.path}; see /docs or GET /activations."
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        detail = str(exc.detail)
+    return problem_response(exc.status_code, kind, detail, headers=exc.headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [ErrorItem(tuple(err.get("loc", ())), str(err.get("msg", ""))) for err in exc.errors()]
+    return problem_response(422, "invalid-parameter", "The request does not match the endpoint.", errors)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal-error", "An unexpected error occurred; it has been logged.")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)

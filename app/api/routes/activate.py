@@ -1,0 +1,149 @@
+"""`POST /activate/{name}`: decode, validate, call the core, encode.
+
+A plain Starlette endpoint on the hot path (no per-route dependency injection); its OpenAPI
+entries come from the registry. Large bodies are decoded and computed in a worker thread so the
+event loop keeps answering health checks and small requests meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.api.body import JSON_TYPE, NPY_TYPE, BodyFormat, read_body, request_format, response_format
+from app.codecs.json_tensor import check_json_element_budget, decode_json_tensor, encode_json_tensor, parse_json_body
+from app.codecs.npy_tensor import decode_npy, encode_npy
+from app.core.config import Settings
+from app.errors import ErrorItem, InvalidBody, InvalidParameter, NotAcceptable, ServiceError
+from app.numerics import DTYPES, REGISTRY, evaluate
+from app.numerics.dtypes import DEFAULT_DTYPE, dtype_name
+
+# Bodies above this size are handled off the event loop.
+INLINE_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ActivationRequest:
+    """A decoded request: the tensor, its dtype name, the raw parameters and where they came from."""
+
+    x: np.ndarray
+    dtype: str
+    params: dict[str, object]
+    source: str  # "body" or "query": the first element of error locations
+
+
+async def activate(request: Request) -> Response:
+    """Compute an activation on a tensor (JSON or .npy in, JSON or .npy out)."""
+    settings: Settings = request.app.state.settings
+    spec = REGISTRY.get(request.path_params["name"])
+    in_format = request_format(request.headers.get("content-type"))
+    out_format = response_format(request.headers.get("accept"))
+    body = await read_body(request, settings.max_body_bytes)
+    query = list(request.query_params.multi_items())
+    if len(body) <= INLINE_BODY_BYTES:
+        return compute_response(spec.name, body, in_format, out_format, query, settings)
+    return await to_thread.run_sync(compute_response, spec.name, body, in_format, out_format, query, settings)
+
+
+def compute_response(
+    name: str,
+    body: bytes,
+    in_format: BodyFormat,
+    out_format: BodyFormat,
+    query: list[tuple[str, str]],
+    settings: Settings,
+) -> Response:
+    decoded = decode_json_request(body, settings) if in_format == "json" else decode_npy_request(body, query, settings)
+    if out_format == "npy" and decoded.dtype == "bfloat16":
+        raise NotAcceptable("npy has no bfloat16: ask for JSON (Accept: application/json) or use KServe v2 binary.")
+    try:
+        result = evaluate(name, decoded.x, decoded.params, decoded.dtype)
+    except ServiceError as exc:
+        raise _prefixed(exc, decoded.source) from None
+    y = result.y
+    headers = {"X-Shape": ",".join(map(str, y.shape)), "X-Dtype": decoded.dtype}
+    if out_format == "npy":
+        return Response(encode_npy(y), media_type=NPY_TYPE, headers=headers)
+    head = orjson.dumps(
+        {"activation": result.spec.name, "params": result.params, "dtype": decoded.dtype, "shape": list(y.shape)}
+    )
+    return Response(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", media_type=JSON_TYPE, headers=headers)
+
+
+def decode_json_request(body: bytes, settings: Settings) -> ActivationRequest:
+    check_json_element_budget(body, settings.max_elements)
+    document = parse_json_body(body)
+    if "x" not in document:
+        msg = "The body must carry the tensor as 'x'"
+        raise InvalidBody(msg, [ErrorItem(("body", "x"), "field required")])
+    params = {key: value for key, value in document.items() if key not in ("x", "dtype")}
+    dtype = _dtype_name(document.get("dtype", DEFAULT_DTYPE), "body")
+    x = decode_json_tensor(
+        document["x"],
+        dtype=DTYPES[dtype],
+        max_elements=settings.max_elements,
+        max_rank=settings.max_rank,
+        loc=("body", "x"),
+        body=body,
+        envelope_tokens=_count_literals(params) + _count_literals(document.get("dtype")),
+    )
+    return ActivationRequest(x=x, dtype=dtype, params=params, source="body")
+
+
+def decode_npy_request(body: bytes, query: list[tuple[str, str]], settings: Settings) -> ActivationRequest:
+    x = decode_npy(body, max_elements=settings.max_elements, max_rank=settings.max_rank)
+    params = parse_query_params(query)
+    sent_dtype = params.pop("dtype", None)
+    dtype = dtype_name(x.dtype) if sent_dtype is None else _dtype_name(sent_dtype, "query")
+    return ActivationRequest(x=x, dtype=dtype, params=params, source="query")
+
+
+def parse_query_params(query: list[tuple[str, str]]) -> dict[str, object]:
+    """Query parameters in JSON syntax; a repeated key is a list (`?axis=0&axis=1`); `dtype` is a bare name."""
+    grouped: dict[str, list[object]] = {}
+    for key, text in query:
+        if key == "dtype":
+            grouped.setdefault(key, []).append(text)
+            continue
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            msg = (
+                f"'{key}' must be written in JSON syntax (a finite number, true/false, or an array), got {text[:40]!r}"
+            )
+            raise InvalidParameter(msg, [ErrorItem(("query", key), msg)]) from None
+        grouped.setdefault(key, []).append(value)
+    return {key: values[0] if len(values) == 1 else values for key, values in grouped.items()}
+
+
+def _dtype_name(value: object, source: str) -> str:
+    if isinstance(value, str) and value in DTYPES:
+        return value
+    msg = f"'dtype' must be one of {', '.join(DTYPES)}, got {value!r:.40}"
+    raise InvalidParameter(msg, [ErrorItem((source, "dtype"), msg)])
+
+
+def _count_literals(value: object) -> int:
+    """How many true/false/null literals a parsed JSON value holds (see decode_json_tensor)."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, bool):
+            count += 1
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+    return count
+
+
+def _prefixed(exc: ServiceError, source: str) -> ServiceError:
+    """The core reports locations relative to the request fields; the transport adds body/query."""
+    exc.errors = tuple(ErrorItem((source, *item.loc), item.msg) for item in exc.errors)
+    return exc

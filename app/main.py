@@ -1,0 +1,30 @@
+"""Builds the ASGI application; `app.main:app` is what the server runs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+
+from app import __version__
+from app.api.main import install_routes
+from app.api.problems import install_problem_handlers
+from app.core.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for `settings` (default: from the environment)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Activation service",
+        version=__version__,
+        description="Keras-exact activation functions over HTTP.",
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    install_routes(app)
+    # Fast compression: level 9 would cost more time than it saves on large float payloads.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
+    return app
+
+
+app = create_app()
