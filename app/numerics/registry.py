@@ -42,6 +42,8 @@ class ActivationSpec:
     min_rank: int = 0
     tf_differences: tuple[str, ...] = ()
     wants_dtype: bool = False
+    # Checks that need the tensor beyond rank, axes and broadcasting; raise a ServiceError.
+    precondition: Callable[[np.ndarray, dict[str, object]], None] | None = None
 
     def bind(self, raw: Mapping[str, object]) -> BoundParams:
         return bind_params(self.params, raw, self.name)
@@ -75,6 +77,14 @@ _RELU_PARAMS = (
     _number("max_value", None, "Upper clip (null: no clip); a negative value clips everything to 0."),
     _number("threshold", 0.0, "Values at or below it are not kept (strict >)."),
 )
+
+def _even_glu_axis(x: np.ndarray, values: dict[str, object]) -> None:
+    axis = values["axis"]
+    assert isinstance(axis, int)
+    if x.shape[axis] % 2:
+        msg = f"glu splits x in two halves along axis {axis}, whose length {x.shape[axis]} is odd"
+        raise InvalidTensor(msg, [ErrorItem(("x",), msg)])
+
 
 _CATALOGUE: tuple[ActivationSpec, ...] = (
     ActivationSpec(
@@ -232,6 +242,7 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         "keras.activations.glu (Keras 3)",
         params=(_axis("Axis to split in two halves; its length must be even."),),
         elementwise=False,
+        precondition=_even_glu_axis,
     ),
     ActivationSpec(
         "hard_tanh",
@@ -422,10 +433,11 @@ class Registry:
 
 
 def _unknown_detail(name: str, names: list[str]) -> str:
-    lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
-    hint = f" Did you mean '{lowered[close[0]]}'?" if close else ""
-    return f"Unknown activation '{name[:100]}'.{hint} Known activations: {', '.join(names)}."
+    """Names are case-sensitive, so the same name in another case is the first suggestion."""
+    close = [known for known in names if known.lower() == name.lower()]
+    close = close or difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(known) for known in close)}?" if close else ""
+    return f"Unknown activation {name[:100]!r}.{hint} Known activations: {', '.join(names)}."
 
 
 REGISTRY = Registry(_CATALOGUE)
@@ -475,12 +487,8 @@ def _check_against_tensor(spec: ActivationSpec, values: dict[str, object], x: np
             if shape != x.shape:
                 msg = f"'{param.name}' of shape {list(value.shape)} does not broadcast to x of shape {list(x.shape)}"
                 raise InvalidParameter(msg, [ErrorItem((param.name,), msg)])
-    if spec.name == "glu":
-        axis = values["axis"]
-        length = x.shape[axis]  # type: ignore[index]
-        if length % 2:
-            msg = f"glu splits x in two halves along axis {axis}, whose length {length} is odd"
-            raise InvalidTensor(msg, [ErrorItem(("x",), msg)])
+    if spec.precondition is not None:
+        spec.precondition(x, values)
     return values
 
 
