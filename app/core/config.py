@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,3 +26,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
     api_key: str | None = Field(None, description="If set, requests must carry it (X-API-Key or Bearer).")
     cors_origins: str | None = Field(None, description="Comma-separated allowed CORS origins; unset: CORS off.")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
