@@ -54,36 +54,46 @@ def leaky_relu(x: Array, *, alpha: float) -> Array:
 
 def sigmoid(x: Array) -> Array:
     """1 / (1 + exp(-x)): exp overflow for very negative x yields the correct 0, never NaN."""
-    return 1 / (1 + np.exp(-x))
+    return np.asarray(1 / (1 + np.exp(-x)))
 
 
 def softplus(x: Array) -> Array:
     """log(exp(x) + 1) as logaddexp(x, 0): no overflow for large x, no loss for very negative x."""
-    return np.logaddexp(x, 0)
+    return np.asarray(np.logaddexp(x, 0))
 
 
 def softsign(x: Array) -> Array:
     """x / (|x| + 1), with the limits +-1 at +-inf."""
-    return np.where(np.isinf(x), np.sign(x), x / (np.abs(x) + 1))
+    return np.where(np.isinf(x), np.sign(x), np.asarray(x / (np.abs(x) + 1)))
 
 
 def tanh(x: Array) -> Array:
-    return np.tanh(x)
+    return np.asarray(np.tanh(x))
+
+
+def _non_positive(x: Array) -> Array:
+    """x where x <= 0, else 0: keeps expm1 of the unused branch from overflowing.
+
+    Not np.minimum(x, 0), whose result for x = -0.0 is +0.0 or -0.0 depending on the dtype's
+    SIMD loop (elu(-0.0) was +0.0 in float32 and -0.0 in float64); -0.0 must reach expm1 so
+    that the odd-at-0 functions give -0.0 in every dtype.
+    """
+    return np.where(x > 0, 0, x)
 
 
 def elu(x: Array, *, alpha: float) -> Array:
     """x if x > 0 else alpha * expm1(x): expm1 keeps full precision near 0, where exp(x) - 1 cancels."""
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+    return np.where(x > 0, x, alpha * np.expm1(_non_positive(x)))
 
 
 def selu(x: Array) -> Array:
     """scale * elu(x, alpha) with the exact SELU constants."""
     scale, alpha = _c(x, _SELU_SCALE), _c(x, _SELU_ALPHA)
-    return np.where(x > 0, scale * x, (scale * alpha) * np.expm1(np.minimum(x, 0)))
+    return np.where(x > 0, scale * x, np.asarray((scale * alpha) * np.expm1(_non_positive(x))))
 
 
 def exponential(x: Array) -> Array:
-    return np.exp(x)
+    return np.asarray(np.exp(x))
 
 
 def linear(x: Array) -> Array:
@@ -119,8 +129,9 @@ def _erfc(t: Array) -> Array:
     tail = t > 26
     head_t = t[~tail]
     hi = head_t.astype(np.float64)
-    lo = head_t - hi
-    erfc_hi = np.frompyfunc(math.erfc, 1, 1)(hi).astype(np.longdouble)
+    # t = -inf (gelu(+inf)) has no tail: -inf - -inf would be NaN, and gelu(+inf) NaN with it.
+    lo = np.where(np.isfinite(head_t), head_t - hi, 0)
+    erfc_hi = np.asarray(np.frompyfunc(math.erfc, 1, 1)(hi)).astype(np.longdouble)
     # d/dt erfc(t) = -(2/sqrt pi) exp(-t^2) = -(2/sqrt pi) erfc(t) / erfcx(t)
     with np.errstate(invalid="ignore", divide="ignore"):
         slope = _c(t, _TWO_OVER_SQRT_PI) / scipy.special.erfcx(hi).astype(np.longdouble)
@@ -155,7 +166,8 @@ def mish(x: Array) -> Array:
 
 
 def relu6(x: Array) -> Array:
-    return np.minimum(np.maximum(x, 0), 6)
+    """min(max(x, 0), 6), with relu's +0.0 at x = -0.0 (np.maximum's sign of zero varies by dtype)."""
+    return np.where(x > 0, np.minimum(x, 6), 0)
 
 
 def hard_silu(x: Array) -> Array:
@@ -164,17 +176,22 @@ def hard_silu(x: Array) -> Array:
 
 
 def celu(x: Array, *, alpha: float) -> Array:
-    """relu(x) + min(0, alpha * expm1(x / alpha))."""
-    return np.maximum(x, 0) + np.minimum(alpha * np.expm1(x / alpha), 0)
+    """relu(x) + min(0, alpha * expm1(x / alpha)), computed as x if x > 0 else alpha * expm1(x / alpha).
+
+    alpha * expm1(x / alpha) has the sign of x for either sign of alpha, so the two forms agree;
+    the select gives -0.0 at x = -0.0 in every dtype, where the sum of a max and a min gave +0.0
+    or -0.0 depending on the dtype's SIMD loop.
+    """
+    return np.where(x > 0, x, alpha * np.expm1(_non_positive(x) / alpha))
 
 
 def hard_tanh(x: Array) -> Array:
-    return np.clip(x, -1, 1)
+    return np.asarray(np.clip(x, -1, 1))
 
 
 def log_sigmoid(x: Array) -> Array:
     """-softplus(-x)."""
-    return -np.logaddexp(-x, 0)
+    return np.asarray(-np.logaddexp(-x, 0))
 
 
 def soft_shrink(x: Array, *, threshold: float) -> Array:
@@ -209,7 +226,7 @@ def tanh_shrink(x: Array) -> Array:
         series = series * x2 + (x.dtype.type(num) / x.dtype.type(den))
     with np.errstate(invalid="ignore"):
         direct = x - np.tanh(x)
-    return np.where(small, series * x2 * x, direct)
+    return np.where(small, np.asarray(series * x2 * x), direct)
 
 
 def squareplus(x: Array, *, b: float) -> Array:

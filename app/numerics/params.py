@@ -142,10 +142,11 @@ def bind_params(specs: Sequence[ParamSpec], raw: Mapping[str, object], activatio
     echo: dict[str, object] = {}
     values: dict[str, object] = {}
     for key, value in raw.items():
-        spec = by_name.get(key)
-        if spec is None:
+        found = by_name.get(key)
+        if found is None:
             known = ", ".join(sorted(by_name)) or "none"
             raise _invalid(key, f"'{activation}' has no parameter '{key}' (its parameters: {known})")
+        spec = found
         if spec.name in seen:
             raise _invalid(key, f"'{seen[spec.name]}' and '{key}' are the same parameter; send one of them")
         seen[spec.name] = key

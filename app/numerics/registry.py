@@ -78,6 +78,7 @@ _RELU_PARAMS = (
     _number("threshold", 0.0, "Values at or below it are not kept (strict >)."),
 )
 
+
 def _even_glu_axis(x: np.ndarray, values: dict[str, object]) -> None:
     axis = values["axis"]
     assert isinstance(axis, int)
