@@ -10,9 +10,13 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+# ml_dtypes' bfloat16; npy has no way to express it (it would read back as `|V2`).
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+# Wire name -> numpy dtype: the single source of truth for validation, codecs and listings.
 DTYPES: dict[str, np.dtype] = {
     "float16": np.dtype(np.float16),
-    "bfloat16": np.dtype(ml_dtypes.bfloat16),
+    "bfloat16": BFLOAT16,
     "float32": np.dtype(np.float32),
     "float64": np.dtype(np.float64),
 }
@@ -30,4 +34,4 @@ def dtype_name(dtype: np.dtype) -> str:
     for name, candidate in DTYPES.items():
         if candidate == dtype:
             return name
-    raise KeyError(str(dtype))
+    raise ValueError(f"{dtype} is not one of the service's dtypes")
