@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__
 from app.api.main import install_routes
 from app.api.problems import install_problem_handlers
+from app.codecs.json_tensor import encode_json_tensor
 from app.core.config import Settings
+from app.numerics.dtypes import DTYPES
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Build the shortest-float tables of the 16-bit dtypes now rather than on a client's request.
+    for dtype in DTYPES.values():
+        encode_json_tensor(np.zeros(1, dtype=dtype))
+    yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -18,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Activation service",
         version=__version__,
         description="Keras-exact activation functions over HTTP.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     install_problem_handlers(app)
