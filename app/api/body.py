@@ -18,6 +18,7 @@ BodyFormat = Literal["json", "npy"]
 
 JSON_TYPE = "application/json"
 NPY_TYPE = "application/x-npy"
+_FORM = "application/x-www-form-urlencoded"
 
 _DECOMPRESSORS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 

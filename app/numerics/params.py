@@ -173,7 +173,8 @@ def bind_params(specs: Sequence[ParamSpec], raw: Mapping[str, object], activatio
             raise _invalid(spec.name, f"'{activation}' requires the parameter '{spec.name}'")
         echo[spec.name] = spec.default
         values[spec.name] = tuple(spec.default) if isinstance(spec.default, list) else spec.default
-    return BoundParams(echo=echo, values=values)
+    # The echo lists parameters in their documented order, whatever order they were sent in.
+    return BoundParams(echo={spec.name: echo[spec.name] for spec in specs}, values=values)
 
 
 def _invalid(name: str, msg: str) -> InvalidParameter:
