@@ -10,8 +10,8 @@ Wire contract (SPEC section 3):
   one: a (2, 0, 3) array is written ``[[], []]``, so responses carry the shape beside the data).
   Integers of any size are numbers (``-0`` is zero).
 - Non-finite elements are strings: ``"NaN"``, ``"Infinity"``, ``"-Infinity"``, in any case, also
-  spelled ``"nan"``, ``"inf"``, with an optional sign and surrounding spaces (exactly the strings
-  without digits that Python's ``float()`` reads). Any other string, a boolean, null or an object is
+  spelled ``"nan"``, ``"inf"``, with at most one sign and no padding (``"+inf"`` reads, ``"NaN "``
+  does not). Any other string, a boolean, null or an object is
   a 422 whose ``loc`` is the full path to the element, as is a ragged array (``loc`` is the list
   whose length differs) and a rank above the limit; more elements than the limit is a 413.
 - Each element is read as the nearest float64 and rounded once from there to the requested dtype.
@@ -61,6 +61,8 @@ _NUMPY_MAX_RANK: Final = 64
 # No valid field nests deeper than a rank-64 tensor inside the top-level object; the first place
 # deeper than this is the field to blame when a parser gives up on nesting.
 _SUSPECT_DEPTH: Final = _NUMPY_MAX_RANK + 1
+# Up to this many suspect elements of a fast-path tensor are looked at one by one.
+_MAX_CHECKED: Final = 64
 # How many problems one 422 lists: enough to see a pattern, short enough to read.
 _MAX_REPORTED: Final = 5
 # Echoed user strings (keys, bad elements) are cut to this many characters.
@@ -286,24 +288,28 @@ def _fast_float64(
         return None
     if wide.shape != shape or _has_numeric_string(body):
         return None
-    # numpy turns true/false into 1.0/0.0 and null into NaN. Without such values nothing can hide;
-    # with a few, look at those elements; with many, every literal in x appears in the raw body,
-    # so a body with no more literals than the rest of the request holds has none in x.
-    suspects = np.isin(wide, (0.0, 1.0)) | np.isnan(wide)
-    count = int(np.count_nonzero(suspects))
-    if count == 0:
-        return wide
-    if count <= 64:
-        for flat in np.flatnonzero(suspects).tolist():
-            element: Any = value
-            for index in np.unravel_index(flat, shape):
-                element = element[index]
-            if type(element) not in _NUMBER_TYPES and not isinstance(element, str):
-                return None
-        return wide
-    if _literal_count(body) > envelope_tokens:
+    # numpy turns true/false into 1.0/0.0, null into NaN, and reads padded strings such as "NaN "
+    # as non-finite values. Non-finite values are rare, so each one is looked at; 0.0 and 1.0 are
+    # common: a few are looked at, and for many the raw body must hold no more true/false/null
+    # literals than the rest of the request (every literal in x appears in the body).
+    nonfinite = np.flatnonzero(~np.isfinite(wide))
+    if nonfinite.size > _MAX_CHECKED or not _elements_are_numbers(value, shape, nonfinite):
         return None
-    return wide
+    zero_one = np.flatnonzero(np.isin(wide, (0.0, 1.0)))
+    if zero_one.size <= _MAX_CHECKED:
+        return wide if _elements_are_numbers(value, shape, zero_one) else None
+    return wide if _literal_count(body) <= envelope_tokens else None
+
+
+def _elements_are_numbers(value: list[Any], shape: tuple[int, ...], flat_indices: npt.NDArray[np.intp]) -> bool:
+    """Whether the elements at these flat positions are JSON numbers or non-finite tokens."""
+    for flat in flat_indices.tolist():
+        element: Any = value
+        for index in np.unravel_index(flat, shape):
+            element = element[index]
+        if type(element) not in _NUMBER_TYPES and not (isinstance(element, str) and _is_nonfinite_token(element)):
+            return False
+    return True
 
 
 def _has_numeric_string(body: bytes) -> bool:
@@ -372,7 +378,8 @@ _TO_FLOAT: Final = np.frompyfunc(_to_float, 1, 1)
 
 
 def _is_nonfinite_token(text: str) -> bool:
-    word = text.strip().lower()
+    # NaN, Infinity, inf in any case, with at most one sign; no padding ("NaN " is a typo, not a value).
+    word = text.lower()
     return word.lstrip("+-") in _NONFINITE_WORDS and len(word) - len(word.lstrip("+-")) <= 1
 
 

@@ -228,8 +228,8 @@ def test_float16_digits_match_numpys_own_shortest_repr() -> None:
         (b'{"x": [NaN, Infinity, -Infinity]}', [math.nan, math.inf, -math.inf]),
         (b'{"x": ["NaN", "Infinity", "-Infinity", "nan", "inf", "-inf"]}', [math.nan, math.inf, -math.inf] * 2),
         (
-            b'{"x": ["NAN", "INFINITY", "+Infinity", "-INF", "+inf", " nan "]}',
-            [math.nan, math.inf, math.inf, -math.inf, math.inf, math.nan],
+            b'{"x": ["NAN", "INFINITY", "+Infinity", "-INF", "+inf"]}',
+            [math.nan, math.inf, math.inf, -math.inf, math.inf],
         ),
         (b'{"x": [1e400, -1e400, 1e-400]}', [math.inf, -math.inf, 0.0]),
         (b'{"x": [1' + b"0" * 400 + b", -1" + b"0" * 400 + b"]}", [math.inf, -math.inf]),
@@ -569,3 +569,15 @@ def test_corrupted_bodies_raise_only_service_errors(base: bytes, edits: list[tup
             orjson.dumps({"detail": error.detail, "errors": [[item.loc, item.msg] for item in error.errors]})
         except KeyError:
             pass  # a valid object without "x": the API's business, not the codec's
+
+
+@pytest.mark.parametrize("token", ["NaN ", " nan", "inf\n", "\tInfinity", "--inf", "nan1", "Infinityy"])
+@pytest.mark.parametrize("with_body", [True, False])
+def test_padded_or_misspelled_non_finite_strings_are_refused(token: str, with_body: bool) -> None:
+    body = orjson.dumps({"x": [1.5, 2.5, token]})
+    value = parse_json_body(body)["x"]
+    with pytest.raises(InvalidTensor) as raised:
+        decode_json_tensor(
+            value, dtype=DTYPES["float32"], max_elements=10, max_rank=4, body=body if with_body else None
+        )
+    assert raised.value.errors[0].loc == ("body", "x", 2)
