@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Keras-exact activation functions over HTTP.",
         lifespan=lifespan,
+        # /activate/relu/ is a 404 problem like any unknown route, not a redirect.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     install_problem_handlers(app)

@@ -47,12 +47,21 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 async def _read_compressed(request: Request, encoding: str, max_bytes: int) -> bytes:
+    """Inflate while reading, never more than `max_bytes` + 1 bytes at a time (no gzip bomb).
+
+    A gzip body may hold several members (RFC 1952); anything else after the end of the stream
+    is a corrupt body, not something to drop silently.
+    """
     decompressor = zlib.decompressobj(_DECOMPRESSORS[encoding])
     out = bytearray()
     raw_deflate_tried = False
     async for chunk in request.stream():
         data = chunk
         while data:
+            if decompressor.eof:
+                if not data.startswith(b"\x1f\x8b"[: len(data)]) or encoding == "deflate":
+                    raise MalformedBody(f"The {encoding} request body has data after its end.")
+                decompressor = zlib.decompressobj(_DECOMPRESSORS[encoding])
             try:
                 out += decompressor.decompress(data, max_bytes + 1 - len(out))
             except zlib.error:
@@ -64,7 +73,7 @@ async def _read_compressed(request: Request, encoding: str, max_bytes: int) -> b
                 raise MalformedBody(f"The {encoding} request body is corrupt.") from None
             if len(out) > max_bytes:
                 raise _too_large(max_bytes)
-            data = decompressor.unconsumed_tail
+            data = decompressor.unconsumed_tail or decompressor.unused_data
     if not decompressor.eof:
         raise MalformedBody(f"The {encoding} request body is truncated.")
     return bytes(out)
@@ -82,10 +91,11 @@ def request_format(content_type: str | None) -> BodyFormat:
     raise UnsupportedMediaType(f"Content-Type '{media[:60]}' is not supported; send {JSON_TYPE} or {NPY_TYPE}.")
 
 
-def response_format(accept: str | None) -> BodyFormat:
+def response_format(accept: str | None, *, npy: bool = True) -> BodyFormat:
     """The best of JSON and npy for an Accept header (JSON when absent or tied); 406 if neither.
 
     As RFC 9110 says, each type takes the quality of the most specific range that covers it.
+    `npy=False` leaves npy out (bfloat16 results, which npy cannot carry).
     """
     if not accept or not accept.strip():
         return "json"
@@ -106,6 +116,8 @@ def response_format(accept: str | None) -> BodyFormat:
         matching = [(_matches(media, full), q) for media, q in ranges if _matches(media, full) >= 0]
         if matching:
             scores[candidate] = max(matching)[1]  # type: ignore[index]
+    if not npy and scores.pop("npy", 0.0) > 0 and scores.get("json", 0.0) <= 0:
+        raise NotAcceptable("npy has no bfloat16: accept application/json, or use KServe v2 binary.")
     best = max(scores.values(), default=0.0)
     if best <= 0:
         raise NotAcceptable(f"Cannot produce any of '{accept[:100]}'; available: {JSON_TYPE}, {NPY_TYPE}.")

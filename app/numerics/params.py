@@ -69,68 +69,78 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_number(spec: ParamSpec, value: object) -> float:
+# The checks below name the parameter as the client sent it (`key`: the name or an alias).
+
+
+def _check_number(spec: ParamSpec, key: str, value: object) -> float:
     if not _is_number(value):
-        raise _invalid(spec.name, f"'{spec.name}' must be a finite number, got {_describe(value)}")
+        raise _invalid(key, f"'{key}' must be a finite number, got {_describe(value)}")
     try:
         number = float(value)  # type: ignore[arg-type]
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise _invalid(spec.name, f"'{spec.name}' must be a finite number, got {value!r}")
+        raise _invalid(key, f"'{key}' must be a finite number, got {value!r}")
     if spec.ge is not None and not number >= spec.ge:
-        raise _invalid(spec.name, f"'{spec.name}' must be >= {spec.ge:g}, got {value!r}")
+        raise _invalid(key, f"'{key}' must be >= {spec.ge:g}, got {value!r}")
     if spec.nonzero and number == 0:
-        raise _invalid(spec.name, f"'{spec.name}' must be non-zero")
+        raise _invalid(key, f"'{key}' must be non-zero")
     return number
 
 
-def _check_axis(spec: ParamSpec, value: object) -> int:
+def _check_axis(key: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _invalid(spec.name, f"'{spec.name}' must be an integer, got {_describe(value)}")
+        raise _invalid(key, f"'{key}' must be an integer, got {_describe(value)}")
     return value
 
 
-def _check_axes(spec: ParamSpec, value: object) -> int | tuple[int, ...]:
-    if isinstance(value, list):
-        if not value:
-            raise _invalid(spec.name, f"'{spec.name}' must not be an empty list")
-        axes = []
-        for i, item in enumerate(value):
-            if not isinstance(item, int) or isinstance(item, bool):
-                raise InvalidParameter(
-                    f"Invalid parameter '{spec.name}'",
-                    [ErrorItem((spec.name, i), f"axis must be an integer, got {_describe(item)}")],
-                )
-            axes.append(item)
-        return tuple(axes)
-    return _check_axis(spec, value)
+def _check_axes(key: str, value: object) -> int | tuple[int, ...]:
+    if not isinstance(value, list):
+        return _check_axis(key, value)
+    if not value:
+        raise _invalid(key, f"'{key}' must not be an empty list")
+    for i, item in enumerate(value):
+        if not isinstance(item, int) or isinstance(item, bool):
+            msg = f"each axis of '{key}' must be an integer, got {_describe(item)}"
+            raise InvalidParameter(msg, [ErrorItem((key, i), msg)])
+    return tuple(value)
 
 
-def _check_tensor(spec: ParamSpec, value: object) -> np.ndarray:
+def _check_tensor(spec: ParamSpec, key: str, value: object) -> np.ndarray:
+    """A tensor parameter as an array: numbers for PReLU's alpha, 0/1 or booleans for a mask."""
     if isinstance(value, np.ndarray):
         array = value
-    elif _is_number(value):
-        array = np.asarray(_check_number(spec, value), dtype=np.float64)
+    elif _is_number(value) or (spec.kind == "mask" and isinstance(value, bool)):
+        array = np.asarray(value)
     elif isinstance(value, list):
         try:
             array = np.asarray(value)
         except (ValueError, OverflowError):
-            raise _invalid(spec.name, f"'{spec.name}' must be a rectangular array of numbers") from None
+            raise _invalid(key, f"'{key}' must be a rectangular array of numbers") from None
+        if spec.kind == "tensor" and array.dtype.kind in "iub" and _holds_bool(array, value):
+            # numpy reads [true, 1] as integers; a slope is a number, never a boolean.
+            raise _invalid(key, f"'{key}' must hold numbers, not booleans")
     else:
-        raise _invalid(spec.name, f"'{spec.name}' must be a number or an array, got {_describe(value)}")
+        raise _invalid(key, f"'{key}' must be a number or an array, got {_describe(value)}")
     if array.ndim > MAX_PARAM_RANK:
-        raise _invalid(spec.name, f"'{spec.name}' has more than {MAX_PARAM_RANK} dimensions")
+        raise _invalid(key, f"'{key}' has more than {MAX_PARAM_RANK} dimensions")
     if spec.kind == "mask":
         if array.dtype != np.bool_:
             if array.dtype.kind not in "iuf" or not np.isin(array, (0, 1)).all():
-                raise _invalid(spec.name, f"'{spec.name}' must hold only 0/1 or booleans")
+                raise _invalid(key, f"'{key}' must hold only 0/1 or booleans")
             array = array != 0
     elif array.dtype.kind not in "iuf":
-        raise _invalid(spec.name, f"'{spec.name}' must hold numbers")
+        raise _invalid(key, f"'{key}' must hold numbers")
     elif not np.isfinite(array).all():
-        raise _invalid(spec.name, f"'{spec.name}' must hold finite numbers")
+        raise _invalid(key, f"'{key}' must hold finite numbers")
     return array
+
+
+def _holds_bool(array: np.ndarray, value: list[object]) -> bool:
+    if array.dtype == np.bool_:
+        return True
+    cells = np.asarray(value, dtype=object).ravel()
+    return bool(np.frompyfunc(lambda cell: isinstance(cell, bool), 1, 1)(cells).any())
 
 
 def bind_params(specs: Sequence[ParamSpec], raw: Mapping[str, object], activation: str) -> BoundParams:
@@ -150,21 +160,21 @@ def bind_params(specs: Sequence[ParamSpec], raw: Mapping[str, object], activatio
         if spec.name in seen:
             raise _invalid(key, f"'{seen[spec.name]}' and '{key}' are the same parameter; send one of them")
         seen[spec.name] = key
-        if spec.kind == "optional_number" and value is None:
+        if value is None and spec.kind in ("optional_number", "mask"):
             echo[spec.name] = values[spec.name] = None
         elif spec.kind in ("number", "optional_number"):
-            echo[spec.name] = values[spec.name] = _check_number(spec, value)
+            echo[spec.name] = values[spec.name] = _check_number(spec, key, value)
         elif spec.kind == "boolean":
             if not isinstance(value, bool):
                 raise _invalid(key, f"'{key}' must be true or false, got {_describe(value)}")
             echo[spec.name] = values[spec.name] = value
         elif spec.kind == "axis":
-            echo[spec.name] = values[spec.name] = _check_axis(spec, value)
+            echo[spec.name] = values[spec.name] = _check_axis(key, value)
         elif spec.kind == "axes":
-            values[spec.name] = _check_axes(spec, value)
+            values[spec.name] = _check_axes(key, value)
             echo[spec.name] = value
         else:
-            values[spec.name] = _check_tensor(spec, value)
+            values[spec.name] = _check_tensor(spec, key, value)
             echo[spec.name] = value.tolist() if isinstance(value, np.ndarray) else value
     for spec in specs:
         if spec.name in seen:

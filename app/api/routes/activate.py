@@ -20,7 +20,7 @@ from app.api.body import JSON_TYPE, NPY_TYPE, BodyFormat, read_body, request_for
 from app.codecs.json_tensor import check_json_element_budget, decode_json_tensor, encode_json_tensor, parse_json_body
 from app.codecs.npy_tensor import decode_npy, encode_npy
 from app.core.config import Settings
-from app.errors import ErrorItem, InvalidBody, InvalidParameter, NotAcceptable, ServiceError
+from app.errors import ErrorItem, InvalidBody, InvalidParameter, InvalidTensor, ServiceError
 from app.numerics import DTYPES, REGISTRY, evaluate
 from app.numerics.dtypes import DEFAULT_DTYPE, dtype_name
 
@@ -43,29 +43,29 @@ async def activate(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     spec = REGISTRY.get(request.path_params["name"])
     in_format = request_format(request.headers.get("content-type"))
-    out_format = response_format(request.headers.get("accept"))
+    accept = request.headers.get("accept")
+    response_format(accept)  # a 406 before the body is read, whatever the dtype turns out to be
     body = await read_body(request, settings.max_body_bytes)
     query = list(request.query_params.multi_items())
     if len(body) <= INLINE_BODY_BYTES:
-        return compute_response(spec.name, body, in_format, out_format, query, settings)
-    return await to_thread.run_sync(compute_response, spec.name, body, in_format, out_format, query, settings)
+        return compute_response(spec.name, body, in_format, accept, query, settings)
+    return await to_thread.run_sync(compute_response, spec.name, body, in_format, accept, query, settings)
 
 
 def compute_response(
     name: str,
     body: bytes,
     in_format: BodyFormat,
-    out_format: BodyFormat,
+    accept: str | None,
     query: list[tuple[str, str]],
     settings: Settings,
 ) -> Response:
     decoded = decode_json_request(body, settings) if in_format == "json" else decode_npy_request(body, query, settings)
-    if out_format == "npy" and decoded.dtype == "bfloat16":
-        raise NotAcceptable("npy has no bfloat16: ask for JSON (Accept: application/json) or use KServe v2 binary.")
+    out_format = response_format(accept, npy=decoded.dtype != "bfloat16")
     try:
         result = evaluate(name, decoded.x, decoded.params, decoded.dtype)
     except ServiceError as exc:
-        raise _prefixed(exc, decoded.source) from None
+        raise _prefixed(exc, decoded) from None
     y = result.y
     headers = {"X-Shape": ",".join(map(str, y.shape)), "X-Dtype": decoded.dtype}
     if out_format == "npy":
@@ -143,7 +143,17 @@ def _count_literals(value: object) -> int:
     return count
 
 
-def _prefixed(exc: ServiceError, source: str) -> ServiceError:
-    """The core reports locations relative to the request fields; the transport adds body/query."""
-    exc.errors = tuple(ErrorItem((source, *item.loc), item.msg) for item in exc.errors)
+def _prefixed(exc: ServiceError, request: ActivationRequest) -> ServiceError:
+    """The core reports locations relative to the request fields; the transport adds where they were.
+
+    JSON: everything is in the body (`body.x`, `body.alpha`). npy: the tensor is the body itself and
+    the parameters are in the query string (`body`, `query.alpha`).
+    """
+
+    def locate(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        if request.source == "query" and isinstance(exc, InvalidTensor):
+            return ("body", *loc[1:])
+        return (request.source, *loc)
+
+    exc.errors = tuple(ErrorItem(locate(item.loc), item.msg) for item in exc.errors)
     return exc

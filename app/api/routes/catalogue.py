@@ -71,13 +71,13 @@ def activation_info(spec: ActivationSpec) -> ActivationInfo:
     )
 
 
-@router.get("/activations", response_model=Catalogue)
+@router.api_route("/activations", methods=["GET", "HEAD"], response_model=Catalogue)
 def read_activations() -> Catalogue:
     """List every activation with its parameters, formula and differences from TensorFlow."""
     return Catalogue(activations=[activation_info(spec) for spec in REGISTRY])
 
 
-@router.get("/activations/{name}", response_model=ActivationInfo)
+@router.api_route("/activations/{name}", methods=["GET", "HEAD"], response_model=ActivationInfo)
 def read_activation(name: str) -> ActivationInfo:
     """Describe one activation (an alias resolves to its canonical entry)."""
     return activation_info(REGISTRY.get(name))

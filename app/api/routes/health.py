@@ -10,13 +10,13 @@ from app.numerics import REGISTRY
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 def read_health() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 def read_readiness() -> dict[str, object]:
     """Readiness: the catalogue is loaded and requests can be served."""
     return {"status": "ready", "activations": len(REGISTRY)}

@@ -13,7 +13,7 @@ from app.errors import NotFound
 router = APIRouter(tags=["problems"])
 
 
-@router.get("/problems/{kind}", response_class=HTMLResponse)
+@router.api_route("/problems/{kind}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def read_problem_type(kind: str) -> HTMLResponse:
     """Explain one kind of error answered as problem+json."""
     if kind not in PROBLEM_TYPES:
