@@ -41,14 +41,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import pickle
 import re
 import select
 import socket
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -64,10 +61,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.numerics import REGISTRY
+from tests.servers import running_server
 
 NPY = "application/x-npy"
 PROBLEM = "application/problem+json"
-ROOT = Path(__file__).resolve().parents[2]
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -1388,40 +1385,8 @@ SMALL_LIMIT = 4096
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `python -m app` with a 4 KiB body limit, for streams that must be cut off."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    env = {
-        **os.environ,
-        "ACTIVATIONS_PORT": str(port),
-        "ACTIVATIONS_HOST": "127.0.0.1",
-        "ACTIVATIONS_MAX_BODY_BYTES": str(SMALL_LIMIT),
-    }
-    log_path = tmp_path_factory.mktemp("small-server") / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start within 30 s: {log_path.read_text()}")
-            time.sleep(0.1)
+    with running_server(tmp_path_factory.mktemp("small-server"), max_body_bytes=str(SMALL_LIMIT)) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_chunked_body_is_cut_off_at_the_limit(small_server: str) -> None:
