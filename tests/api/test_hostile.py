@@ -1045,43 +1045,23 @@ def _ids(cases: list[Case]) -> list[str]:
     return [case.id for case in cases]
 
 
-@pytest.mark.parametrize("case", BODY_CASES, ids=_ids(BODY_CASES))
-def test_body_is_not_json_or_not_a_request(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
+# Each table is one family of hostile requests; every request gets the problem its row names.
+PROBLEM_TABLES = {
+    "body_is_not_json_or_not_a_request": BODY_CASES,
+    "tensor_is_refused_where_it_goes_wrong": TENSOR_CASES,
+    "every_parameter_refuses_every_wrong_type": PARAM_CASES,
+    "unknown_parameters_are_named": UNKNOWN_PARAM_CASES,
+    "axis_must_be_json_integers_in_range": AXIS_CASES,
+    "tensor_parameters_and_constraints": TENSOR_PARAM_CASES,
+    "hostile_npy_files": NPY_CASES,
+    "content_negotiation_and_encodings": NEGOTIATION_CASES,
+    "unknown_and_odd_routes_are_404": ROUTE_CASES,
+}
+ALL_PROBLEM_CASES = [(family, case) for family, cases in PROBLEM_TABLES.items() for case in cases]
 
 
-@pytest.mark.parametrize("case", TENSOR_CASES, ids=_ids(TENSOR_CASES))
-def test_tensor_is_refused_where_it_goes_wrong(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
-
-
-@pytest.mark.parametrize("case", PARAM_CASES, ids=_ids(PARAM_CASES))
-def test_every_parameter_refuses_every_wrong_type(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
-
-
-@pytest.mark.parametrize("case", UNKNOWN_PARAM_CASES, ids=_ids(UNKNOWN_PARAM_CASES))
-def test_unknown_parameters_are_named(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
-
-
-@pytest.mark.parametrize("case", AXIS_CASES, ids=_ids(AXIS_CASES))
-def test_axis_must_be_json_integers_in_range(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
-
-
-@pytest.mark.parametrize("case", TENSOR_PARAM_CASES, ids=_ids(TENSOR_PARAM_CASES))
-def test_tensor_parameters_and_constraints(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
-
-
-@pytest.mark.parametrize("case", NPY_CASES, ids=_ids(NPY_CASES))
-def test_hostile_npy_files(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
-
-
-@pytest.mark.parametrize("case", NEGOTIATION_CASES, ids=_ids(NEGOTIATION_CASES))
-def test_content_negotiation_and_encodings(client: TestClient, case: Case) -> None:
+@pytest.mark.parametrize(("family", "case"), ALL_PROBLEM_CASES, ids=[f"{f}:{c.id}" for f, c in ALL_PROBLEM_CASES])
+def test_hostile_request_gets_its_problem(client: TestClient, family: str, case: Case) -> None:
     assert_problem(client, send(client, case), case)
 
 
@@ -1096,11 +1076,6 @@ def test_wrong_method_is_405_with_allow(client: TestClient, case: Case) -> None:
         assert client.get("/healthz").status_code == 200
         return
     assert_problem(client, response, case)
-
-
-@pytest.mark.parametrize("case", ROUTE_CASES, ids=_ids(ROUTE_CASES))
-def test_unknown_and_odd_routes_are_404(client: TestClient, case: Case) -> None:
-    assert_problem(client, send(client, case), case)
 
 
 @pytest.mark.parametrize("path", GET_ROUTES)
