@@ -292,10 +292,12 @@ def _fast_float64(
     # as non-finite values. Non-finite values are rare, so each one is looked at; 0.0 and 1.0 are
     # common: a few are looked at, and for many the raw body must hold no more true/false/null
     # literals than the rest of the request (every literal in x appears in the body).
-    nonfinite = np.flatnonzero(~np.isfinite(wide))
-    if nonfinite.size > _MAX_CHECKED or not _elements_are_numbers(value, shape, nonfinite):
-        return None
-    zero_one = np.flatnonzero(np.isin(wide, (0.0, 1.0)))
+    finite = np.isfinite(wide)
+    if not finite.all():
+        nonfinite = np.flatnonzero(~finite)
+        if nonfinite.size > _MAX_CHECKED or not _elements_are_numbers(value, shape, nonfinite):
+            return None
+    zero_one = np.flatnonzero((wide == 0.0) | (wide == 1.0))
     if zero_one.size <= _MAX_CHECKED:
         return wide if _elements_are_numbers(value, shape, zero_one) else None
     return wide if _literal_count(body) <= envelope_tokens else None

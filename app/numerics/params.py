@@ -8,6 +8,7 @@ Error locations are relative to the request (`("alpha",)`); transports prefix th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,9 +146,7 @@ def _holds_bool(array: np.ndarray, value: list[object]) -> bool:
 
 def bind_params(specs: Sequence[ParamSpec], raw: Mapping[str, object], activation: str) -> BoundParams:
     """Validate `raw` against `specs`: aliases, unknown names, types, constraints, defaults."""
-    by_name = {spec.name: spec for spec in specs}
-    for spec in specs:
-        by_name.update({alias: spec for alias in spec.aliases})
+    by_name = _lookup(tuple(specs))
     seen: dict[str, str] = {}
     echo: dict[str, object] = {}
     values: dict[str, object] = {}
@@ -185,6 +184,15 @@ def bind_params(specs: Sequence[ParamSpec], raw: Mapping[str, object], activatio
         values[spec.name] = tuple(spec.default) if isinstance(spec.default, list) else spec.default
     # The echo lists parameters in their documented order, whatever order they were sent in.
     return BoundParams(echo={spec.name: echo[spec.name] for spec in specs}, values=values)
+
+
+@functools.cache
+def _lookup(specs: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
+    """Each parameter by its name and by its aliases (one table per activation, built once)."""
+    by_name = {spec.name: spec for spec in specs}
+    for spec in specs:
+        by_name.update({alias: spec for alias in spec.aliases})
+    return by_name
 
 
 def _invalid(name: str, msg: str) -> InvalidParameter:

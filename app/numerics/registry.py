@@ -449,17 +449,17 @@ def evaluate(name: str, x: np.ndarray, params: Mapping[str, object] | None = Non
     spec = REGISTRY.get(name)
     bound = spec.bind(params or {})
     out_dtype = DTYPES[dtype]
-    x = np.asarray(x)
-    if x.dtype != out_dtype:
-        x = x.astype(out_dtype)
-    values = _check_against_tensor(spec, bound.values, x)
-    wide = x.astype(wide_dtype(out_dtype))
-    if spec.wants_dtype:
-        values["out_dtype"] = out_dtype
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # rounding to the dtype may overflow to +-inf: that is the value
+        x = np.asarray(x).astype(out_dtype, copy=False)
+        values = _check_against_tensor(spec, bound.values, x)
+        wide = x.astype(wide_dtype(out_dtype))
+        if spec.wants_dtype:
+            values["out_dtype"] = out_dtype
         y = spec.kernel(wide, **values)
         if spec.elementwise:
-            y = np.where(np.isnan(wide), wide, y)
+            nan = np.isnan(wide)
+            if nan.any():
+                y = np.where(nan, wide, y)
         y = np.asarray(y).astype(out_dtype)
     return Result(spec=spec, params=bound.echo, y=y)
 
