@@ -35,12 +35,13 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         raise _too_large(max_bytes)
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        buffer = bytearray()
+        chunks, size = [], 0
         async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) > max_bytes:
+            size += len(chunk)
+            if size > max_bytes:
                 raise _too_large(max_bytes)
-        return bytes(buffer)
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of a large body
     if encoding not in _DECOMPRESSORS:
         raise UnsupportedMediaType(f"Content-Encoding '{encoding[:40]}' is not supported; use gzip or deflate.")
     return await _read_compressed(request, encoding, max_bytes)

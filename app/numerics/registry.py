@@ -44,6 +44,10 @@ class ActivationSpec:
     wants_dtype: bool = False
     # Checks that need the tensor beyond rank, axes and broadcasting; raise a ServiceError.
     precondition: Callable[[np.ndarray, dict[str, object]], None] | None = None
+    # True (for these parameters) when the kernel only compares, selects and clips against
+    # values exact in every dtype: its result is then exact computed in the dtype itself, which
+    # saves the widening copy on the most common requests (relu with its defaults).
+    exact_in_dtype: Callable[[dict[str, object]], bool] | None = None
 
     def bind(self, raw: Mapping[str, object]) -> BoundParams:
         return bind_params(self.params, raw, self.name)
@@ -87,6 +91,16 @@ def _even_glu_axis(x: np.ndarray, values: dict[str, object]) -> None:
         raise InvalidTensor(msg, [ErrorItem(("x",), msg)])
 
 
+def _always(values: dict[str, object]) -> bool:
+    return True
+
+
+def _plain_relu(values: dict[str, object]) -> bool:
+    """relu without leak or threshold, clipped (if at all) at 6: max(x, 0) and min(., 6) are exact."""
+    slope = values.get("alpha", values.get("negative_slope"))
+    return slope == 0 and values["threshold"] == 0 and values["max_value"] in (None, 6.0)
+
+
 _CATALOGUE: tuple[ActivationSpec, ...] = (
     ActivationSpec(
         "relu",
@@ -95,6 +109,7 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         "y = clip(x if x > threshold else 0, 0, max_value) - alpha * relu(threshold - x)",
         "tf.keras.activations.relu (tf.keras 2.x backend.relu)",
         params=_RELU_PARAMS,
+        exact_in_dtype=_plain_relu,
         tf_differences=(
             NAN_LIMIT_NOTE + " relu(-inf, threshold=t != 0) is 0 (-inf with alpha > 0), where TF "
             "computes x * (x > t) = NaN.",
@@ -158,7 +173,9 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
     ActivationSpec(
         "exponential", elementwise.exponential, "Exponential.", "y = exp(x)", "tf.keras.activations.exponential"
     ),
-    ActivationSpec("linear", elementwise.linear, "Identity.", "y = x", "tf.keras.activations.linear"),
+    ActivationSpec(
+        "linear", elementwise.linear, "Identity.", "y = x", "tf.keras.activations.linear", exact_in_dtype=_always
+    ),
     ActivationSpec(
         "gelu",
         elementwise.gelu,
@@ -194,7 +211,12 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         tf_differences=(NAN_LIMIT_NOTE + " mish(-inf) = 0.",),
     ),
     ActivationSpec(
-        "relu6", elementwise.relu6, "relu capped at 6.", "y = min(max(x, 0), 6)", "tf.keras.activations.relu6"
+        "relu6",
+        elementwise.relu6,
+        "relu capped at 6.",
+        "y = min(max(x, 0), 6)",
+        "tf.keras.activations.relu6",
+        exact_in_dtype=_always,
     ),
     ActivationSpec(
         "leaky_relu",
@@ -251,6 +273,7 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
         "tanh clipped linearly.",
         "y = clip(x, -1, 1)",
         "keras.activations.hard_tanh (Keras 3)",
+        exact_in_dtype=_always,
     ),
     ActivationSpec(
         "log_sigmoid",
@@ -353,6 +376,7 @@ _CATALOGUE: tuple[ActivationSpec, ...] = (
             _number("negative_slope", 0.0, "Slope below the threshold; >= 0.", ge=0.0),
             _number("threshold", 0.0, "Values at or below it are not kept; >= 0.", ge=0.0),
         ),
+        exact_in_dtype=_plain_relu,
         tf_differences=("Parameters are used as float64, where the layer rounds them to float32.",),
     ),
     ActivationSpec(
@@ -452,7 +476,8 @@ def evaluate(name: str, x: np.ndarray, params: Mapping[str, object] | None = Non
     with np.errstate(all="ignore"):  # rounding to the dtype may overflow to +-inf: that is the value
         x = np.asarray(x).astype(out_dtype, copy=False)
         values = _check_against_tensor(spec, bound.values, x)
-        wide = x.astype(wide_dtype(out_dtype))
+        exact = spec.exact_in_dtype is not None and spec.exact_in_dtype(values)
+        wide = x if exact else x.astype(wide_dtype(out_dtype))
         if spec.wants_dtype:
             values["out_dtype"] = out_dtype
         y = spec.kernel(wide, **values)
@@ -460,7 +485,7 @@ def evaluate(name: str, x: np.ndarray, params: Mapping[str, object] | None = Non
             nan = np.isnan(wide)
             if nan.any():
                 y = np.where(nan, wide, y)
-        y = np.asarray(y).astype(out_dtype)
+        y = np.asarray(y).astype(out_dtype, copy=False)
     return Result(spec=spec, params=bound.echo, y=y)
 
 
