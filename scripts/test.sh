@@ -10,7 +10,7 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e '.[dev]'
-ruff check app tests tools
-ruff format --check app tests tools
+ruff check app tests tools bench
+ruff format --check app tests tools bench
 mypy app
 python -m pytest "$@"
