@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import FastAPI
-from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__
+from app.api.compression import GZipWhenAccepted
 from app.api.main import install_routes
 from app.api.problems import install_problem_handlers
 from app.codecs.json_tensor import encode_json_tensor
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_routes(app)
     # Fast compression: level 9 would cost more time than it saves on large float payloads.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
+    app.add_middleware(GZipWhenAccepted, minimum_size=1024, compresslevel=1)
     return app
 
 

@@ -46,7 +46,7 @@ async def activate(request: Request) -> Response:
     accept = request.headers.get("accept")
     response_format(accept)  # a 406 before the body is read, whatever the dtype turns out to be
     body = await read_body(request, settings.max_body_bytes)
-    query = list(request.query_params.multi_items())
+    query = list(request.query_params.multi_items()) if in_format == "npy" else []
     if len(body) <= INLINE_BODY_BYTES:
         return compute_response(spec.name, body, in_format, accept, query, settings)
     return await to_thread.run_sync(compute_response, spec.name, body, in_format, accept, query, settings)
