@@ -11,9 +11,10 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import ErrorItem, ServiceError
@@ -108,9 +109,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return problem_response(422, "invalid-parameter", "The request does not match the endpoint.", errors)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
+def internal_error_response(request: Request) -> Response:
+    """The 500 for an unexpected fault: logged with its traceback, answered without internals."""
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem_response(500, "internal-error", "An unexpected error occurred; it has been logged.")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    return internal_error_response(request)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

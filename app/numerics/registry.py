@@ -9,6 +9,7 @@ the parameters, check the tensor against the activation, compute wide, round onc
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -50,7 +51,16 @@ class ActivationSpec:
     exact_in_dtype: Callable[[dict[str, object]], bool] | None = None
 
     def bind(self, raw: Mapping[str, object]) -> BoundParams:
+        """The effective parameters for `raw` (shared, so read-only, when nothing was sent)."""
+        if not raw and self._defaults is not None:
+            return self._defaults
         return bind_params(self.params, raw, self.name)
+
+    @functools.cached_property
+    def _defaults(self) -> BoundParams | None:
+        if any(param.required for param in self.params):
+            return None
+        return bind_params(self.params, {}, self.name)
 
 
 @dataclass(frozen=True)
