@@ -45,33 +45,40 @@ async def activate(request: Request) -> Response:
     in_format = request_format(request.headers.get("content-type"))
     accept = request.headers.get("accept")
     response_format(accept)  # a 406 before the body is read, whatever the dtype turns out to be
-    body = await read_body(request, settings.max_body_bytes)
+    # The body travels in a list that compute_response empties: no frame keeps it alive, so its
+    # memory (which an npy tensor is a view of) is freed as soon as the result is computed.
+    bodies = [await read_body(request, settings.max_body_bytes)]
     query = list(request.query_params.multi_items()) if in_format == "npy" else []
-    if len(body) <= INLINE_BODY_BYTES:
-        return compute_response(spec.name, body, in_format, accept, query, settings)
-    return await to_thread.run_sync(compute_response, spec.name, body, in_format, accept, query, settings)
+    if len(bodies[0]) <= INLINE_BODY_BYTES:
+        return compute_response(spec.name, bodies, in_format, accept, query, settings)
+    return await to_thread.run_sync(compute_response, spec.name, bodies, in_format, accept, query, settings)
 
 
 def compute_response(
     name: str,
-    body: bytes,
+    bodies: list[bytes],
     in_format: BodyFormat,
     accept: str | None,
     query: list[tuple[str, str]],
     settings: Settings,
 ) -> Response:
+    """Decode the body taken out of `bodies`, compute, encode; the request's memory goes first."""
+    body = bodies.pop()
     decoded = decode_json_request(body, settings) if in_format == "json" else decode_npy_request(body, query, settings)
-    out_format = response_format(accept, npy=decoded.dtype != "bfloat16")
+    del body
+    dtype = decoded.dtype
+    out_format = response_format(accept, npy=dtype != "bfloat16")
     try:
-        result = evaluate(name, decoded.x, decoded.params, decoded.dtype)
+        result = evaluate(name, decoded.x, decoded.params, dtype)
     except ServiceError as exc:
         raise _prefixed(exc, decoded) from None
+    del decoded
     y = result.y
-    headers = {"X-Shape": ",".join(map(str, y.shape)), "X-Dtype": decoded.dtype}
+    headers = {"X-Shape": ",".join(map(str, y.shape)), "X-Dtype": dtype}
     if out_format == "npy":
         return Response(encode_npy(y), media_type=NPY_TYPE, headers=headers)
     head = orjson.dumps(
-        {"activation": result.spec.name, "params": result.params, "dtype": decoded.dtype, "shape": list(y.shape)}
+        {"activation": result.spec.name, "params": result.params, "dtype": dtype, "shape": list(y.shape)}
     )
     return Response(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", media_type=JSON_TYPE, headers=headers)
 
