@@ -1,7 +1,8 @@
 """`POST /activate/{name}`: decode, validate, call the core, encode.
 
-A plain Starlette endpoint on the hot path (no per-route dependency injection); its OpenAPI
-entries come from the registry. Large bodies are decoded and computed in a worker thread so the
+A plain Starlette endpoint (no per-route dependency injection), answered by the ASGI front of
+`app.api.hot_path`; it is not yet in the OpenAPI document, whose per-activation entries will be
+generated from the registry. Large bodies are decoded and computed in a worker thread so the
 event loop keeps answering health checks and small requests meanwhile.
 """
 
