@@ -16,18 +16,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ACTIVATIONS_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="Interface to listen on (the Docker image uses 0.0.0.0).")
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port.")
     workers: int = Field(1, ge=1, description="Worker processes.")
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1, description="Largest request body (after decompression).")
     max_elements: int = Field(2**26, ge=1, description="Most tensor elements in one request.")
     max_rank: int = Field(32, ge=0, le=32, description="Highest tensor rank.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="Log level.")
-    log_format: Literal["json", "text"] = Field("json", description="Log line format.")
-    api_key: str | None = Field(None, description="If set, requests must carry it (X-API-Key or Bearer).")
-    cors_origins: str | None = Field(None, description="Comma-separated allowed CORS origins; unset: CORS off.")
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
