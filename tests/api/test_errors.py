@@ -352,3 +352,23 @@ def test_pickle_payload_is_never_unpickled(client: TestClient, tmp_path: object)
     response = client.post("/activate/relu", content=payload, headers={"content-type": NPY})
     assert response.status_code == 422
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["/activate/relu", "/activations/relu"])
+def test_unexpected_fault_is_a_500_problem_without_internals(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Both the hot path and the FastAPI routes answer a bug with a bare problem, never a traceback."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("secret internal detail /srv/app.py")
+
+    monkeypatch.setattr("app.api.routes.activate.evaluate", broken)
+    monkeypatch.setattr("app.api.routes.catalogue.activation_info", broken)
+    method = "POST" if path.startswith("/activate") else "GET"
+    response = client.request(method, path, content=orjson.dumps({"x": [1.0]}) if method == "POST" else None)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/internal-error"
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert client.get("/healthz").status_code == 200
