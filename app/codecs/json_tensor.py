@@ -48,6 +48,8 @@ __all__ = [
     "decode_json_tensor",
     "encode_json_tensor",
     "parse_json_body",
+    "split_numeric_field",
+    "split_tensor",
 ]
 
 #: The tokens written for NaN, +Infinity and -Infinity: strings, so the output is strict JSON.
@@ -484,6 +486,176 @@ def _echo(text: str) -> str:
 
 def _name(loc: Loc) -> str:
     return str(loc[-1]) if loc and isinstance(loc[-1], str) else "The tensor"
+
+
+# --------------------------------------------------------------------------------------------
+# A large numeric `x` straight from the raw bytes
+
+# `"x": [` - the key must also pass `_is_top_level_key`.
+_X_ARRAY: Final = re.compile(rb'"x"[ \t\r\n]*:[ \t\r\n]*\[')
+_BLANK_BYTES: Final = b" \t\r\n"
+_NUMBER_BYTES: Final = b"0123456789eE+-."
+# Bytes of numbers and whitespace, deleted to leave the bracket/comma skeleton of the array.
+_NOT_SKELETON: Final = _NUMBER_BYTES + _BLANK_BYTES
+# Every number byte becomes 'n', so a number right after ']' or right before '[' shows as "]n" or "n[".
+_MARK_NUMBERS: Final = bytes.maketrans(_NUMBER_BYTES, b"n" * len(_NUMBER_BYTES))
+_BRACKETS_TO_SPACES: Final = bytes.maketrans(b"[]", b"  ")
+# The array is parsed in pieces of about this many bytes, so only one piece's Python numbers exist at a time.
+_PIECE_BYTES: Final = 1 << 20
+# At most this much whitespace is looked at between the array and what follows it.
+_MAX_TRAILING_BLANKS: Final = 4096
+
+
+def split_numeric_field(body: bytes, *, max_rank: int) -> tuple[bytes, npt.NDArray[np.float64]] | None:
+    """(The body with its top-level `x` array replaced by ``0``, that array as float64), or None.
+
+    For large bodies: the array is checked against the skeleton of a rectangular array, parsed
+    by orjson a piece at a time as a flat list of numbers (the same float64 values orjson gives
+    for the whole body, but never a million Python floats at once), and written into one array.
+    Anything unusual - the key not plainly at the top level, a duplicate or escaped key, ragged or
+    empty rows, any non-number, numbers beyond float64, a rank above `max_rank` - gives None, and the
+    caller parses the whole body as before (which also explains what is wrong).
+    """
+    match = _X_ARRAY.search(body)
+    if match is None or not _is_top_level_key(body, match.start()):
+        return None
+    start = match.end() - 1  # the '['
+    end = _array_end(body, start)
+    if end is None:
+        return None
+    tail = body[end:]
+    if b'"x"' in tail or b"\\" in tail:  # a duplicate key would win over this one
+        return None
+    del tail
+    count = body.count(b",", start, end) + 1
+    values = np.empty(count, dtype=np.float64)
+    filled = 0
+    skeleton_parts: list[bytes] = []
+    position = start
+    while position < end:
+        cut = body.find(b",", position + _PIECE_BYTES, end)
+        if cut < 0:
+            cut = end
+        piece = body[position:cut]
+        skeleton_parts.append(piece.translate(None, _NOT_SKELETON))
+        if _number_beside_bracket(piece.translate(_MARK_NUMBERS, _BLANK_BYTES)):
+            return None
+        try:
+            numbers = orjson.loads(b"[" + piece.translate(_BRACKETS_TO_SPACES) + b"]")
+        except orjson.JSONDecodeError:  # not numbers, or one beyond float64
+            return None
+        del piece
+        if filled + len(numbers) > count:
+            return None
+        try:
+            values[filled : filled + len(numbers)] = np.fromiter(numbers, dtype=np.float64, count=len(numbers))
+        except (TypeError, ValueError, OverflowError):
+            return None
+        filled += len(numbers)
+        del numbers
+        position = cut + 1
+    if filled != count:
+        return None
+    skeleton = b",".join(skeleton_parts)
+    del skeleton_parts
+    shape = _rectangular_shape(skeleton, min(max_rank, _NUMPY_MAX_RANK))
+    if shape is None or math.prod(shape) != count:
+        return None
+    return body[:start] + b"0" + body[end:], values.reshape(shape)
+
+
+def split_tensor(
+    wide: npt.NDArray[np.float64], *, dtype: np.dtype[Any], max_elements: int, loc: Loc = ("body", "x")
+) -> npt.NDArray[Any]:
+    """A tensor from `split_numeric_field` as `dtype`, with the element limit of `decode_json_tensor`."""
+    if wide.size > max_elements:
+        raise PayloadTooLarge(
+            f"{_name(loc)} has shape {list(wide.shape)}, {wide.size:,} elements; "
+            f"the limit is {max_elements:,} (ACTIVATIONS_MAX_ELEMENTS)."
+        )
+    if dtype == _FLOAT64:
+        return wide
+    with np.errstate(over="ignore"):  # as decode_json_tensor: one rounding, overflow is +-inf
+        return wide.astype(dtype)
+
+
+def _number_beside_bracket(marked: bytes) -> bool:
+    """Whether a number (each byte marked 'n', whitespace removed) touches the outside of a bracket: "]n", "n["."""
+    text = np.frombuffer(marked, dtype=np.uint8)
+    closes = np.flatnonzero(text[:-1] == ord("]"))
+    if (text[closes + 1] == ord("n")).any():
+        return True
+    opens = np.flatnonzero(text[1:] == ord("["))
+    return bool((text[opens] == ord("n")).any())
+
+
+def _is_top_level_key(body: bytes, key_start: int) -> bool:
+    """Whether the bytes before `"x"` are plainly the opening of the object and whole members."""
+    prefix = body[:key_start]
+    if prefix.count(b"{") != 1 or b"[" in prefix or b"}" in prefix or b"\\" in prefix or b'"x"' in prefix:
+        return False
+    if prefix.count(b'"') % 2:
+        return False
+    stripped = prefix.strip(_BLANK_BYTES)
+    return stripped.startswith(b"{") and stripped[-1:] in (b"{", b",")
+
+
+def _array_end(body: bytes, start: int) -> int | None:
+    """Just past the `]` that should close the array opening at `start`, or None."""
+    # A number array holds no quote or brace: the first one is past its end (the next key, or the
+    # end of the object). The bytes up to there are checked later (skeleton and orjson).
+    stop = len(body)
+    for byte in (b'"', b"}"):
+        found = body.find(byte, start)
+        if 0 <= found < stop:
+            stop = found
+    end = _before_blanks(body, start, stop)
+    if end is not None and body[end - 1 : end] == b",":  # the next member follows
+        end = _before_blanks(body, start, end - 1)
+    if end is None or body[end - 1 : end] != b"]":
+        return None
+    return end
+
+
+def _before_blanks(body: bytes, start: int, end: int) -> int | None:
+    """`end` moved back over whitespace (not past `start`); None if there is too much of it."""
+    floor = max(start, end - _MAX_TRAILING_BLANKS)
+    while end > floor and body[end - 1] in _BLANK_BYTES:
+        end -= 1
+    return None if end == floor else end
+
+
+def _rectangular_shape(skeleton: bytes, max_rank: int) -> tuple[int, ...] | None:
+    """The shape whose rectangular array has exactly this bracket/comma skeleton, or None."""
+    if skeleton.translate(None, b"[],"):
+        return None
+    rank = 0
+    while rank < len(skeleton) and skeleton[rank] == ord("["):
+        rank += 1
+        if rank > max_rank:
+            return None
+    shape: list[int] = []
+    inner_length = 0  # of one element of the current level in the skeleton: a number has none
+    for depth in range(rank, 0, -1):
+        # The first list at this depth opens at depth - 1 and is the first place closed by
+        # rank - depth + 1 brackets in a row.
+        closes = rank - depth + 1
+        found = skeleton.find(b"]" * closes)
+        if found < 0:
+            return None
+        length = found + closes - (depth - 1)
+        size, rest = divmod(length - 1, inner_length + 1)
+        if rest or size < 1:
+            return None
+        shape.append(size)
+        inner_length = length
+    if inner_length != len(skeleton):
+        return None
+    shape.reverse()
+    expected = b""
+    for size in reversed(shape):
+        expected = b"[" + b",".join([expected] * size) + b"]"
+    return tuple(shape) if expected == skeleton else None
 
 
 # --------------------------------------------------------------------------------------------

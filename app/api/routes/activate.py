@@ -12,13 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.api.body import JSON_TYPE, NPY_TYPE, BodyFormat, read_body, request_format, response_format
-from app.codecs.json_tensor import check_json_element_budget, decode_json_tensor, encode_json_tensor, parse_json_body
+from app.codecs.json_tensor import (
+    check_json_element_budget,
+    decode_json_tensor,
+    encode_json_tensor,
+    parse_json_body,
+    split_numeric_field,
+    split_tensor,
+)
 from app.codecs.npy_tensor import decode_npy, encode_npy
 from app.core.config import Settings
 from app.errors import ErrorItem, InvalidBody, InvalidParameter, InvalidTensor, ServiceError
@@ -27,6 +35,8 @@ from app.numerics.dtypes import DEFAULT_DTYPE, dtype_name
 
 # Bodies above this size are handled off the event loop.
 INLINE_BODY_BYTES = 256 * 1024
+# Bodies above this size have a numeric 'x' parsed from the raw bytes (split_numeric_field).
+_SPLIT_MIN_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,22 +96,43 @@ def compute_response(
 
 def decode_json_request(body: bytes, settings: Settings) -> ActivationRequest:
     check_json_element_budget(body, settings.max_elements)
-    document = parse_json_body(body)
+    split = _split_large_body(body, settings) if len(body) > _SPLIT_MIN_BYTES else None
+    document, wide = split if split is not None else (parse_json_body(body), None)
     if "x" not in document:
         msg = "The body must carry the tensor as 'x'"
         raise InvalidBody(msg, [ErrorItem(("body", "x"), "field required")])
     params = {key: value for key, value in document.items() if key not in ("x", "dtype")}
     dtype = _dtype_name(document.get("dtype", DEFAULT_DTYPE), "body")
-    x = decode_json_tensor(
-        document["x"],
-        dtype=DTYPES[dtype],
-        max_elements=settings.max_elements,
-        max_rank=settings.max_rank,
-        loc=("body", "x"),
-        body=body,
-        envelope_tokens=_count_literals(params) + _count_literals(document.get("dtype")),
-    )
+    if wide is not None:
+        x = split_tensor(wide, dtype=DTYPES[dtype], max_elements=settings.max_elements, loc=("body", "x"))
+    else:
+        x = decode_json_tensor(
+            document["x"],
+            dtype=DTYPES[dtype],
+            max_elements=settings.max_elements,
+            max_rank=settings.max_rank,
+            loc=("body", "x"),
+            body=body,
+            envelope_tokens=_count_literals(params) + _count_literals(document.get("dtype")),
+        )
     return ActivationRequest(x=x, dtype=dtype, params=params, source="body")
+
+
+def _split_large_body(body: bytes, settings: Settings) -> tuple[dict[str, object], npt.NDArray[np.float64]] | None:
+    """The envelope and the numeric x of a large body, without a Python float per element.
+
+    None when `split_numeric_field` declines or its envelope is not plain JSON: the whole body is
+    then parsed as usual, which also gives the precise error.
+    """
+    split = split_numeric_field(body, max_rank=settings.max_rank)
+    if split is None:
+        return None
+    envelope, wide = split
+    try:
+        document = parse_json_body(envelope)
+    except ServiceError:
+        return None
+    return (document, wide) if type(document.get("x")) is int else None
 
 
 def decode_npy_request(body: bytes, query: list[tuple[str, str]], settings: Settings) -> ActivationRequest:
