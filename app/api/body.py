@@ -89,7 +89,8 @@ def request_format(content_type: str | None) -> BodyFormat:
         return "json"
     if media == NPY_TYPE:
         return "npy"
-    raise UnsupportedMediaType(f"Content-Type '{media[:60]}' is not supported; send {JSON_TYPE} or {NPY_TYPE}.")
+    hint = " (curl -d sends this type: add -H 'content-type: application/json')" if media == _FORM else ""
+    raise UnsupportedMediaType(f"Content-Type '{media[:60]}' is not supported{hint}; send {JSON_TYPE} or {NPY_TYPE}.")
 
 
 def response_format(accept: str | None, *, npy: bool = True) -> BodyFormat:
@@ -114,7 +115,7 @@ def response_format(accept: str | None, *, npy: bool = True) -> BodyFormat:
         ranges.append((fields[0].strip().lower(), quality))
     scores: dict[BodyFormat, float] = {}
     for candidate, full in (("json", JSON_TYPE), ("npy", NPY_TYPE)):
-        matching = [(_matches(media, full), q) for media, q in ranges if _matches(media, full) >= 0]
+        matching = [(specificity, q) for media, q in ranges if (specificity := _matches(media, full)) >= 0]
         if matching:
             scores[candidate] = max(matching)[1]  # type: ignore[index]
     if not npy and scores.pop("npy", 0.0) > 0 and scores.get("json", 0.0) <= 0:

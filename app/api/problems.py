@@ -93,7 +93,7 @@ async def _on_service_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    kind = _HTTP_KINDS.get(exc.status_code, "not-found" if exc.status_code == 404 else "malformed-body")
+    kind = _HTTP_KINDS.get(exc.status_code, "malformed-body")
     if exc.status_code == 404:
         detail = f"No route for {request.method} {request.url.path}; see /docs or GET /activations."
     elif exc.status_code == 405:

@@ -227,12 +227,7 @@ def decode_json_tensor(
         wide = np.array(_scalar_value(value, loc), dtype=np.float64)
     else:
         shape = _first_path_shape(value, max_rank, loc)
-        count = math.prod(shape)
-        if count > max_elements:
-            raise PayloadTooLarge(
-                f"{_name(loc)} has shape {list(shape)}, {count:,} elements; "
-                f"the limit is {max_elements:,} (ACTIVATIONS_MAX_ELEMENTS)."
-            )
+        count = _checked_count(shape, max_elements, loc)
         if count <= _MAX_CHECKED:
             fast = _small_float64(value, shape)
         elif body is not None:
@@ -240,11 +235,26 @@ def decode_json_tensor(
         else:
             fast = None
         wide = fast if fast is not None else _careful_float64(value, shape, loc)
-    if dtype == _FLOAT64:
-        return wide
+    return _rounded(wide, dtype)
+
+
+def _checked_count(shape: tuple[int, ...], max_elements: int, loc: Loc) -> int:
+    """The element count of `shape`; 413 above the limit."""
+    count = math.prod(shape)
+    if count > max_elements:
+        raise PayloadTooLarge(
+            f"{_name(loc)} has shape {list(shape)}, {count:,} elements; "
+            f"the limit is {max_elements:,} (ACTIVATIONS_MAX_ELEMENTS)."
+        )
+    return count
+
+
+def _rounded(wide: npt.NDArray[np.float64], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     # One rounding from the float64 value: numpy's float16 cast and ml_dtypes' bfloat16 cast both
     # round float64 directly (no float32 step, so no double rounding). Overflow to +-inf is the
     # documented result, not a warning.
+    if dtype == _FLOAT64:
+        return wide
     with np.errstate(over="ignore"):
         return wide.astype(dtype)
 
@@ -568,15 +578,8 @@ def split_tensor(
     wide: npt.NDArray[np.float64], *, dtype: np.dtype[Any], max_elements: int, loc: Loc = ("body", "x")
 ) -> npt.NDArray[Any]:
     """A tensor from `split_numeric_field` as `dtype`, with the element limit of `decode_json_tensor`."""
-    if wide.size > max_elements:
-        raise PayloadTooLarge(
-            f"{_name(loc)} has shape {list(wide.shape)}, {wide.size:,} elements; "
-            f"the limit is {max_elements:,} (ACTIVATIONS_MAX_ELEMENTS)."
-        )
-    if dtype == _FLOAT64:
-        return wide
-    with np.errstate(over="ignore"):  # as decode_json_tensor: one rounding, overflow is +-inf
-        return wide.astype(dtype)
+    _checked_count(wide.shape, max_elements, loc)
+    return _rounded(wide, dtype)
 
 
 def _number_beside_bracket(marked: bytes) -> bool:

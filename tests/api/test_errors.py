@@ -86,6 +86,7 @@ CASES = [
         415,
         "unsupported-media-type",
         headers={"content-type": "application/x-www-form-urlencoded"},
+        detail_contains="add -H 'content-type: application/json'",
     ),
     Case("brotli", "/activate/relu", j({"x": [1]}), 415, "unsupported-media-type", headers={"content-encoding": "br"}),
     # 422: tensor
