@@ -8,9 +8,12 @@ endless stream nor a gzip bomb is ever buffered whole.
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Literal
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Message, Receive, Scope
 
 from app.errors import MalformedBody, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
@@ -27,16 +30,53 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes (ACTIVATIONS_MAX_BODY_BYTES).")
 
 
+@dataclass(slots=True)
+class RequestHead:
+    """The request headers that body reading and content negotiation need, in one pass over the scope."""
+
+    content_type: str | None = None
+    content_length: str | None = None
+    content_encoding: str | None = None
+    accept: str | None = None
+
+    @classmethod
+    def of(cls, scope: Scope) -> RequestHead:
+        head = cls()
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                head.content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                head.content_length = value.decode("latin-1")
+            elif name == b"content-encoding":
+                head.content_encoding = value.decode("latin-1")
+            elif name == b"accept":
+                head.accept = value.decode("latin-1")
+        return head
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The (decompressed) request body, refused with 413 as soon as it exceeds `max_bytes`."""
-    headers = request.headers
-    declared = headers.get("content-length")
+    """The (decompressed) body of a Starlette request, refused with 413 once it exceeds `max_bytes`."""
+    return await receive_body(request.receive, RequestHead.of(request.scope), max_bytes)
+
+
+async def receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> bytes:
+    """The (decompressed) request body, refused with 413 as soon as it exceeds `max_bytes`.
+
+    Raises ClientDisconnect when the client goes away before the body is complete.
+    """
+    declared = head.content_length
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
-    encoding = headers.get("content-encoding", "identity").strip().lower()
+    encoding = (head.content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body: bytes = message.get("body", b"")  # the whole body in one message: the common case
+            if len(body) > max_bytes:
+                raise _too_large(max_bytes)
+            return body
         chunks, size = [], 0
-        async for chunk in request.stream():
+        async for chunk in _chunks(receive, message):
             size += len(chunk)
             if size > max_bytes:
                 raise _too_large(max_bytes)
@@ -44,10 +84,24 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of a large body
     if encoding not in _DECOMPRESSORS:
         raise UnsupportedMediaType(f"Content-Encoding '{encoding[:40]}' is not supported; use gzip or deflate.")
-    return await _read_compressed(request, encoding, max_bytes)
+    return await _read_compressed(_chunks(receive, await receive()), encoding, max_bytes)
 
 
-async def _read_compressed(request: Request, encoding: str, max_bytes: int) -> bytes:
+async def _chunks(receive: Receive, message: Message) -> AsyncIterator[bytes]:
+    """The body chunks, starting from the `message` already received."""
+    while True:
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        if message["type"] == "http.request":
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+        message = await receive()
+
+
+async def _read_compressed(chunks: AsyncIterator[bytes], encoding: str, max_bytes: int) -> bytes:
     """Inflate while reading, never more than `max_bytes` + 1 bytes at a time (no gzip bomb).
 
     A gzip body may hold several members (RFC 1952); anything else after the end of the stream
@@ -56,7 +110,7 @@ async def _read_compressed(request: Request, encoding: str, max_bytes: int) -> b
     decompressor = zlib.decompressobj(_DECOMPRESSORS[encoding])
     out = bytearray()
     raw_deflate_tried = False
-    async for chunk in request.stream():
+    async for chunk in chunks:
         data = chunk
         while data:
             if decompressor.eof:

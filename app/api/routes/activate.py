@@ -10,15 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive
 
-from app.api.body import JSON_TYPE, NPY_TYPE, BodyFormat, read_body, request_format, response_format
+from app.api.body import (
+    JSON_TYPE,
+    NPY_TYPE,
+    BodyFormat,
+    RequestHead,
+    receive_body,
+    request_format,
+    response_format,
+)
+from app.api.responses import BytesResponse
 from app.codecs.json_tensor import (
     check_json_element_budget,
     decode_json_tensor,
@@ -49,20 +59,28 @@ class ActivationRequest:
     source: str  # "body" or "query": the first element of error locations
 
 
-async def activate(request: Request) -> Response:
+async def activate(request: Request) -> BytesResponse:
     """Compute an activation on a tensor (JSON or .npy in, JSON or .npy out)."""
-    settings: Settings = request.app.state.settings
-    spec = REGISTRY.get(request.path_params["name"])
-    in_format = request_format(request.headers.get("content-type"))
-    accept = request.headers.get("accept")
-    response_format(accept)  # a 406 before the body is read, whatever the dtype turns out to be
+    scope, settings = request.scope, request.app.state.settings
+    head = RequestHead.of(scope)
+    return await activate_tensor(request.path_params["name"], head, request.receive, scope["query_string"], settings)
+
+
+async def activate_tensor(
+    name: str, head: RequestHead, receive: Receive, query_string: bytes, settings: Settings
+) -> BytesResponse:
+    """The endpoint's work on the raw ASGI request, as the ASGI front (app.api.hot_path) calls it."""
+    spec = REGISTRY.get(name)
+    in_format = request_format(head.content_type)
+    response_format(head.accept)  # a 406 before the body is read, whatever the dtype turns out to be
     # The body travels in a list that compute_response empties: no frame keeps it alive, so its
     # memory (which an npy tensor is a view of) is freed as soon as the result is computed.
-    bodies = [await read_body(request, settings.max_body_bytes)]
-    query = list(request.query_params.multi_items()) if in_format == "npy" else []
+    bodies = [await receive_body(receive, head, settings.max_body_bytes)]
+    # Parsed as Starlette parses query strings.
+    query = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if in_format == "npy" else []
     if len(bodies[0]) <= INLINE_BODY_BYTES:
-        return compute_response(spec.name, bodies, in_format, accept, query, settings)
-    return await to_thread.run_sync(compute_response, spec.name, bodies, in_format, accept, query, settings)
+        return compute_response(spec.name, bodies, in_format, head.accept, query, settings)
+    return await to_thread.run_sync(compute_response, spec.name, bodies, in_format, head.accept, query, settings)
 
 
 def compute_response(
@@ -72,7 +90,7 @@ def compute_response(
     accept: str | None,
     query: list[tuple[str, str]],
     settings: Settings,
-) -> Response:
+) -> BytesResponse:
     """Decode the body taken out of `bodies`, compute, encode; the request's memory goes first."""
     body = bodies.pop()
     decoded = decode_json_request(body, settings) if in_format == "json" else decode_npy_request(body, query, settings)
@@ -85,13 +103,13 @@ def compute_response(
         raise _prefixed(exc, decoded) from None
     del decoded
     y = result.y
-    headers = {"X-Shape": ",".join(map(str, y.shape)), "X-Dtype": dtype}
+    headers = {"x-shape": ",".join(map(str, y.shape)), "x-dtype": dtype}
     if out_format == "npy":
-        return Response(encode_npy(y), media_type=NPY_TYPE, headers=headers)
+        return BytesResponse(encode_npy(y), NPY_TYPE, headers)
     head = orjson.dumps(
         {"activation": result.spec.name, "params": result.params, "dtype": dtype, "shape": list(y.shape)}
     )
-    return Response(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", media_type=JSON_TYPE, headers=headers)
+    return BytesResponse(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", JSON_TYPE, headers)
 
 
 def decode_json_request(body: bytes, settings: Settings) -> ActivationRequest:

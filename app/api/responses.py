@@ -1,0 +1,29 @@
+"""A response that is only bytes and headers, for the endpoints that carry tensors.
+
+Starlette's `Response` builds and checks its header list for every instance, which on a small
+request costs as much as computing the activation; the tensor endpoints know their headers, so
+they send the two ASGI messages themselves.
+"""
+
+from __future__ import annotations
+
+from starlette.types import Receive, Scope, Send
+
+
+class BytesResponse:
+    """An ASGI response with a complete body; header names in lower case."""
+
+    __slots__ = ("body", "headers", "status_code")
+
+    def __init__(self, body: bytes, media_type: str, headers: dict[str, str], status_code: int = 200) -> None:
+        self.body = body
+        self.status_code = status_code
+        self.headers = [
+            (b"content-type", media_type.encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
