@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.body import RequestHead
 from app.api.problems import internal_error_response, service_error_response
@@ -37,6 +37,7 @@ class HotPathFront:
             and len(path) > len(_PREFIX)
             and "/" not in path[len(_PREFIX) :]
         ):
+            response: ASGIApp
             try:
                 response = await activate_tensor(
                     path[len(_PREFIX) :], RequestHead.of(scope), receive, scope["query_string"], self.settings
