@@ -11,18 +11,16 @@ from starlette.types import Receive, Scope, Send
 
 
 class BytesResponse:
-    """An ASGI response with a complete body; header names in lower case."""
+    """An ASGI response with a complete body; `headers` as ASGI has them (lower-case names, bytes)."""
 
     __slots__ = ("body", "headers", "status_code")
 
-    def __init__(self, body: bytes, media_type: str, headers: dict[str, str], status_code: int = 200) -> None:
+    def __init__(
+        self, body: bytes, media_type: bytes, headers: list[tuple[bytes, bytes]], status_code: int = 200
+    ) -> None:
         self.body = body
         self.status_code = status_code
-        self.headers = [
-            (b"content-type", media_type.encode("latin-1")),
-            (b"content-length", str(len(body)).encode("latin-1")),
-            *((name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
-        ]
+        self.headers = [(b"content-type", media_type), (b"content-length", b"%d" % len(body)), *headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.headers})

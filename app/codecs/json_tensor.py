@@ -213,14 +213,14 @@ def decode_json_tensor(
     max_rank: int,
     loc: Loc = ("body", "x"),
     body: bytes | None = None,
-    envelope_tokens: int = 0,
+    envelope: Sequence[object] = (),
 ) -> npt.NDArray[Any]:
     """The tensor `value` (as `parse_json_body` gave it) as a C-contiguous array of `dtype`.
 
-    `body` is the raw request body the value came from, and `envelope_tokens` the number of
-    true/false/null literals in the body outside this tensor: with both, a clean tensor is
-    converted by numpy alone. Without `body` every element's type is checked (still in C loops).
-    Pass `body=None` when other fields may hold many booleans or nulls (a boolean mask).
+    `body` is the raw request body the value came from, and `envelope` the parsed JSON values of
+    the body's other fields: with both, a clean tensor is converted by
+    numpy alone. Without `body` every element's type is checked (still in C loops). Pass
+    `body=None` when other fields may hold many booleans or nulls (a boolean mask).
     """
     max_rank = min(max_rank, _NUMPY_MAX_RANK)
     if not isinstance(value, list):
@@ -231,7 +231,7 @@ def decode_json_tensor(
         if count <= _MAX_CHECKED:
             fast = _small_float64(value, shape)
         elif body is not None:
-            fast = _fast_float64(value, shape, body, envelope_tokens)
+            fast = _fast_float64(value, shape, body, envelope)
         else:
             fast = None
         wide = fast if fast is not None else _careful_float64(value, shape, loc)
@@ -296,7 +296,7 @@ def _first_path_shape(value: list[Any], max_rank: int, loc: Loc) -> tuple[int, .
 
 
 def _fast_float64(
-    value: list[Any], shape: tuple[int, ...], body: bytes, envelope_tokens: int
+    value: list[Any], shape: tuple[int, ...], body: bytes, envelope: Sequence[object]
 ) -> npt.NDArray[Any] | None:
     """numpy's conversion, if the raw body proves it changed nothing it should have refused."""
     try:
@@ -317,7 +317,7 @@ def _fast_float64(
     zero_one = np.flatnonzero((wide == 0.0) | (wide == 1.0))
     if zero_one.size <= _MAX_CHECKED:
         return wide if _elements_are_numbers(value, shape, zero_one) else None
-    return wide if _literal_count(body) <= envelope_tokens else None
+    return wide if _literal_count(body) <= _parsed_literal_count(list(envelope)) else None
 
 
 def _small_float64(value: list[Any], shape: tuple[int, ...]) -> npt.NDArray[Any] | None:
@@ -362,6 +362,20 @@ def _has_numeric_string(body: bytes) -> bool:
             return True
         position = body.find(b'"', position + 1)
     return position >= 0 and _NUMERIC_STRING.search(body, position) is not None
+
+
+def _parsed_literal_count(value: object) -> int:
+    """How many true/false/null literals a parsed JSON value holds."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, bool):
+            count += 1
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return count
 
 
 def _literal_count(body: bytes) -> int:
@@ -682,7 +696,7 @@ def encode_json_tensor(y: npt.NDArray[Any], *, nonfinite: Sequence[bytes] = STRI
 def _encode_with_orjson(y: npt.NDArray[Any], nonfinite: Sequence[bytes]) -> bytes:
     # orjson writes the shortest round-trip form of float32 and float64; it needs native byte
     # order and C order, and refuses 0-d arrays.
-    native = np.require(y, dtype=y.dtype.newbyteorder("="), requirements="C")  # keeps 0-d arrays 0-d
+    native = y if y.flags.c_contiguous and y.dtype.isnative else np.asarray(y, y.dtype.newbyteorder("="), order="C")
     text = orjson.dumps(native.reshape(1) if native.ndim == 0 else native, option=_ORJSON_OPTIONS)
     if native.ndim == 0:
         text = text[1:-1]

@@ -12,6 +12,7 @@ import difflib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,8 +64,7 @@ class ActivationSpec:
         return bind_params(self.params, {}, self.name)
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What `evaluate` returns: the canonical spec, the echoed parameters and the result."""
 
     spec: ActivationSpec
@@ -483,19 +483,26 @@ def evaluate(name: str, x: np.ndarray, params: Mapping[str, object] | None = Non
     spec = REGISTRY.get(name)
     bound = spec.bind(params or {})
     out_dtype = DTYPES[dtype]
-    with np.errstate(all="ignore"):  # rounding to the dtype may overflow to +-inf: that is the value
-        x = np.asarray(x).astype(out_dtype, copy=False)
-        values = _check_against_tensor(spec, bound.values, x)
-        exact = spec.exact_in_dtype is not None and spec.exact_in_dtype(values)
-        wide = x if exact else x.astype(wide_dtype(out_dtype))
-        if spec.wants_dtype:
-            values["out_dtype"] = out_dtype
-        y = spec.kernel(wide, **values)
-        if spec.elementwise:
-            nan = np.isnan(wide)
-            if nan.any():
-                y = np.where(nan, wide, y)
-        y = np.asarray(y).astype(out_dtype, copy=False)
+    x = np.asarray(x)
+    if x.dtype != out_dtype:
+        with np.errstate(over="ignore"):  # rounding to the dtype may overflow to +-inf: that is the value
+            x = x.astype(out_dtype)
+    values = _check_against_tensor(spec, bound.values, x)
+    if spec.wants_dtype:
+        values["out_dtype"] = out_dtype
+    if spec.exact_in_dtype is not None and spec.exact_in_dtype(values):
+        # Selections and clips in the dtype itself: exact, and nothing can overflow or raise a
+        # floating-point warning, so neither the wide copy nor errstate (a tenth of a small request).
+        wide = x
+        y = np.asarray(spec.kernel(x, **values)).astype(out_dtype, copy=False)
+    else:
+        wide = x.astype(wide_dtype(out_dtype))
+        with np.errstate(all="ignore"):
+            y = np.asarray(spec.kernel(wide, **values)).astype(out_dtype, copy=False)
+    if spec.elementwise:
+        nan = np.isnan(wide)
+        if nan.any():
+            y = np.where(nan, wide, y).astype(out_dtype, copy=False)
     return Result(spec=spec, params=bound.echo, y=y)
 
 

@@ -247,6 +247,22 @@ TENSOR_CASES = [
     Case("false at depth 2", j({"x": [[1, False]]}), 422, "invalid-tensor", loc=["body", "x", 0, 1]),
     Case("true at depth 3", j({"x": [[[True]]]}), 422, "invalid-tensor", loc=["body", "x", 0, 0, 0]),
     Case("null at depth 2", j({"x": [[1, 2], [None, 3]]}), 422, "invalid-tensor", loc=["body", "x", 1, 0]),
+    # Among many 0.0 and 1.0 values (which numpy would read true and false as), with or without
+    # other fields in the body.
+    Case(
+        "true among 300 zeros",
+        j({"x": [0.0] * 150 + [True] + [0.0] * 150}),
+        422,
+        "invalid-tensor",
+        loc=["body", "x", 150],
+    ),
+    Case(
+        "false among ones, dtype sent",
+        j({"x": [1.0] * 200 + [False], "dtype": "float64"}),
+        422,
+        "invalid-tensor",
+        loc=["body", "x", 200],
+    ),
     Case("x is null", j({"x": None}), 422, "invalid-tensor", loc=["body", "x"]),
     Case("x is an object", j({"x": {"a": 1}}), 422, "invalid-tensor", loc=["body", "x"]),
     Case("object at depth 2", j({"x": [[1, {"a": 1}]]}), 422, "invalid-tensor", loc=["body", "x", 0, 1]),

@@ -77,7 +77,6 @@ def decode_body(
         max_elements=max_elements,
         max_rank=LIMITS["max_rank"],
         body=None if strict else body,
-        envelope_tokens=0,
     )
 
 
@@ -272,7 +271,7 @@ def test_empty_arrays_and_scalars_have_their_shapes(body: bytes, shape: tuple[in
 def test_a_boolean_elsewhere_in_the_body_does_not_taint_x() -> None:
     body = b'{"x": ' + json.dumps([0.0, 1.0] * 100).encode() + b', "approximate": true}'
     document = parse_json_body(body)
-    x = decode_json_tensor(document["x"], dtype=DTYPES["float32"], body=body, envelope_tokens=1, **LIMITS)
+    x = decode_json_tensor(document["x"], dtype=DTYPES["float32"], body=body, envelope=[True], **LIMITS)
     assert x.tolist() == [0.0, 1.0] * 100
 
 

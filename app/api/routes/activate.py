@@ -8,7 +8,6 @@ event loop keeps answering health checks and small requests meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -43,6 +42,7 @@ from app.errors import ErrorItem, InvalidBody, InvalidParameter, InvalidTensor, 
 from app.numerics import DTYPES, REGISTRY, evaluate
 from app.numerics.dtypes import DEFAULT_DTYPE, dtype_name
 
+_JSON_MEDIA, _NPY_MEDIA = JSON_TYPE.encode(), NPY_TYPE.encode()
 # Bodies above this size are handled off the event loop.
 INLINE_BODY_BYTES = 256 * 1024
 # Bodies above this size have a numeric 'x' parsed from the raw bytes (split_numeric_field).
@@ -103,13 +103,13 @@ def compute_response(
         raise _prefixed(exc, decoded) from None
     del decoded
     y = result.y
-    headers = {"x-shape": ",".join(map(str, y.shape)), "x-dtype": dtype}
+    headers = [(b"x-shape", ",".join(map(str, y.shape)).encode()), (b"x-dtype", dtype.encode())]
     if out_format == "npy":
-        return BytesResponse(encode_npy(y), NPY_TYPE, headers)
+        return BytesResponse(encode_npy(y), _NPY_MEDIA, headers)
     head = orjson.dumps(
         {"activation": result.spec.name, "params": result.params, "dtype": dtype, "shape": list(y.shape)}
     )
-    return BytesResponse(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", JSON_TYPE, headers)
+    return BytesResponse(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", _JSON_MEDIA, headers)
 
 
 def decode_json_request(body: bytes, settings: Settings) -> ActivationRequest:
@@ -131,7 +131,7 @@ def decode_json_request(body: bytes, settings: Settings) -> ActivationRequest:
             max_rank=settings.max_rank,
             loc=("body", "x"),
             body=body,
-            envelope_tokens=_count_literals(params) + _count_literals(document.get("dtype")),
+            envelope=[value for key, value in document.items() if key != "x"],
         )
     return ActivationRequest(x=x, dtype=dtype, params=params, source="body")
 
@@ -184,20 +184,6 @@ def _dtype_name(value: object, source: str) -> str:
         return value
     msg = f"'dtype' must be one of {', '.join(DTYPES)}, got {value!r:.40}"
     raise InvalidParameter(msg, [ErrorItem((source, "dtype"), msg)])
-
-
-def _count_literals(value: object) -> int:
-    """How many true/false/null literals a parsed JSON value holds (see decode_json_tensor)."""
-    count, stack = 0, [value]
-    while stack:
-        item = stack.pop()
-        if item is None or isinstance(item, bool):
-            count += 1
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-    return count
 
 
 def _prefixed(exc: ServiceError, request: ActivationRequest) -> ServiceError:
