@@ -271,7 +271,8 @@ def test_model_input_errors_are_400(client: triton.InferenceServerClient) -> Non
 
 
 def test_json_nonfinite_values_are_bare_tokens_both_ways(http: httpx.Client) -> None:
-    body = b'{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [[NaN, Infinity], [-Infinity, -1]]}]}'
+    data = b"[[NaN, Infinity], [-Infinity, -1]]"
+    body = b'{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": ' + data + b"}]}"
     response = http.post("/v2/models/linear/infer", content=body, headers={"content-type": "text/plain"})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
