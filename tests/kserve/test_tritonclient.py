@@ -24,6 +24,7 @@ from tritonclient.utils import InferenceServerException
 
 from app import __version__
 from app.numerics import REGISTRY, ActivationSpec
+from tests.kserve.clients import output_array, v2_input
 from tests.servers import running_server
 
 pytestmark = pytest.mark.e2e
@@ -76,11 +77,6 @@ def native(http: httpx.Client, name: str, x: np.ndarray, dtype: str, **params: A
     response = http.post(f"/activate/{name}", content=orjson.dumps(body), headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
     return np.array(response.json()["y"], dtype=np.float64).astype(DTYPES[dtype])
-
-
-def v2_input(name: str, array: np.ndarray, binary: bool = True) -> triton.InferInput:
-    tensor = triton.InferInput(name, list(array.shape), triton.np_to_triton_dtype(array.dtype))
-    return tensor.set_data_from_numpy(array, binary_data=binary)
 
 
 def assert_identical(got: np.ndarray, want: np.ndarray) -> None:
@@ -164,7 +160,7 @@ def test_infer_matches_the_native_api(
     assert response["id"] == f"{spec.name}-{dtype}"
     assert response["model_name"] == spec.name and response["model_version"] == "1"
     assert ("binary_data_size" in response["outputs"][0].get("parameters", {})) == binary
-    assert_identical(result.as_numpy("y"), native(http, spec.name, x, dtype, **params))
+    assert_identical(output_array(result, "y"), native(http, spec.name, x, dtype, **params))
 
 
 @pytest.mark.parametrize(
@@ -189,7 +185,7 @@ def test_scalar_parameters_come_from_request_parameters(
 ) -> None:
     x = np.array([[-2.0, -0.5, 0.25, 3.0], [0.75, -1.25, 2.5, 0.0]], dtype=np.float32)
     result = client.infer(name, [v2_input("x", x)], parameters=params)
-    assert_identical(result.as_numpy("y"), native(http, name, x, "float32", **params))
+    assert_identical(output_array(result, "y"), native(http, name, x, "float32", **params))
 
 
 @pytest.mark.parametrize(
@@ -228,17 +224,38 @@ def test_prelu_alpha_and_softmax_mask_are_inputs(
 ) -> None:
     x = np.array([[-2.0, -0.5, 0.25, 3.0], [0.75, -1.25, 2.5, 0.0]], dtype=np.float32)
     result = client.infer(name, [v2_input("x", x, binary), v2_input(tensor, value, binary)])
-    assert_identical(result.as_numpy("y"), native(http, name, x, "float32", **{tensor: value.tolist()}))
+    assert_identical(output_array(result, "y"), native(http, name, x, "float32", **{tensor: value.tolist()}))
 
 
-def test_integer_inputs_are_computed_in_fp32(client: triton.InferenceServerClient, http: httpx.Client) -> None:
-    for datatype in (np.int8, np.int32, np.int64, np.uint16):
-        x = np.array([[-3, 0, 5, 100]], dtype=datatype) if np.dtype(datatype).kind == "i" else np.array([[0, 5, 100]])
-        x = x.astype(datatype)
-        for binary in (True, False):
-            result = client.infer("softplus", [v2_input("x", x, binary)])
-            assert result.get_output("y")["datatype"] == "FP32"
-            assert_identical(result.as_numpy("y"), native(http, "softplus", x, "float32"))
+def test_prelu_alpha_as_a_number_parameter_but_not_both(
+    client: triton.InferenceServerClient, http: httpx.Client
+) -> None:
+    x = np.array([[-2.0, -0.5, 0.25, 3.0]], dtype=np.float32)
+    result = client.infer("PReLU", [v2_input("x", x)], parameters={"alpha": 0.3})
+    assert_identical(output_array(result, "y"), native(http, "PReLU", x, "float32", alpha=0.3))
+    alpha = v2_input("alpha", np.array(0.3, dtype=np.float32))
+    with pytest.raises(InferenceServerException, match="both as an input and as a request parameter") as caught:
+        client.infer("PReLU", [v2_input("x", x), alpha], parameters={"alpha": 0.3})
+    assert caught.value.status() == "400"
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([[-128, 0, 5, 127]], dtype=np.int8),
+        np.array([[-70000, 0, 5, 16777217]], dtype=np.int32),  # 2**24 + 1 rounds in FP32
+        np.array([[-(2**62), 0, 2**53 + 1]], dtype=np.int64),
+        np.array([[0, 5, 65535]], dtype=np.uint16),
+    ],
+    ids=lambda x: x.dtype.name,
+)
+def test_integer_inputs_are_computed_in_fp32(
+    client: triton.InferenceServerClient, http: httpx.Client, x: np.ndarray, binary: bool
+) -> None:
+    result = client.infer("softsign", [v2_input("x", x, binary)])
+    assert result.get_output("y")["datatype"] == "FP32"
+    assert_identical(output_array(result, "y"), native(http, "softsign", x, "float32"))
 
 
 def test_bf16_output_has_no_json_form(client: triton.InferenceServerClient) -> None:
@@ -296,7 +313,7 @@ def test_compressed_requests_and_responses(
         request_compression_algorithm=request_compression,
         response_compression_algorithm=response_compression,
     )
-    assert_identical(result.as_numpy("y"), native(http, "gelu", x, "float32"))
+    assert_identical(output_array(result, "y"), native(http, "gelu", x, "float32"))
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
@@ -314,14 +331,14 @@ def test_responses_are_compressed_when_accepted(http: httpx.Client, encoding: st
     result = triton.InferenceServerClient.parse_response_body(
         response.content, header_length=int(response.headers["inference-header-content-length"])
     )
-    assert_identical(result.as_numpy("y"), native(http, "tanh", x, "float32"))
+    assert_identical(output_array(result, "y"), native(http, "tanh", x, "float32"))
 
 
 def test_large_binary_request_is_computed(client: triton.InferenceServerClient, http: httpx.Client) -> None:
     # Over the inline threshold: decoded and computed in a worker thread.
     x = np.random.default_rng(1).standard_normal((512, 512)).astype(np.float32)
     result = client.infer("selu", [v2_input("x", x)])
-    y = result.as_numpy("y")
+    y = output_array(result, "y")
     assert_identical(y, native(http, "selu", x, "float32"))
 
 
@@ -404,10 +421,10 @@ def test_async_client(server: str, http: httpx.Client) -> None:
                 )
                 assert result.get_response()["id"] == "async"
                 want = native(http, "Softmax", x, "float32", mask=mask.tolist(), axis=-1)
-                assert_identical(result.as_numpy("y"), want)
+                assert_identical(output_array(result, "y"), want)
             bf16 = np.array([[-1.0, 0.5, 3.0]], dtype=ml_dtypes.bfloat16)
             result = await aio.infer("mish", [v2_input("x", bf16)], request_compression_algorithm="gzip")
-            assert_identical(result.as_numpy("y"), native(http, "mish", bf16, "bfloat16"))
+            assert_identical(output_array(result, "y"), native(http, "mish", bf16, "bfloat16"))
             with pytest.raises(InferenceServerException, match="Unknown activation") as caught:
                 await aio.infer("nope", [v2_input("x", x)])
             assert caught.value.status() == "404"
