@@ -265,6 +265,12 @@ def test_bf16_output_has_no_json_form(client: triton.InferenceServerClient) -> N
     assert caught.value.status() == "400"
 
 
+def test_unknown_output_is_400(client: triton.InferenceServerClient) -> None:
+    with pytest.raises(InferenceServerException, match="no output 'output0'; the only output is 'y'") as caught:
+        client.infer("relu", [v2_input("x", np.ones(2, np.float32))], outputs=[triton.InferRequestedOutput("output0")])
+    assert caught.value.status() == "400"
+
+
 def test_model_input_errors_are_400(client: triton.InferenceServerClient) -> None:
     x = np.ones((2, 2), dtype=np.float32)
     cases = [
@@ -296,6 +302,37 @@ def test_json_nonfinite_values_are_bare_tokens_both_ways(http: httpx.Client) -> 
     assert b'"data":[NaN,Infinity,-Infinity,-1.0]' in response.content
     native_body = http.post("/activate/linear", content=b'{"x": [NaN, Infinity]}').content
     assert orjson.loads(native_body)["y"] == ["NaN", "Infinity"]  # the native API stays strict JSON
+
+
+@pytest.mark.parametrize(
+    ("parameters", "outputs", "binary"),
+    [
+        ({}, None, False),  # JSON unless asked
+        ({"binary_data_output": True}, None, True),
+        ({"binary_data_output": True}, [{"name": "y", "parameters": {"binary_data": False}}], False),
+        ({"binary_data_output": False}, [{"name": "y", "parameters": {"binary_data": True}}], True),
+        ({}, [{"name": "y"}], False),
+    ],
+)
+def test_binary_data_output_and_per_output_binary_data(
+    http: httpx.Client, parameters: dict[str, Any], outputs: list[dict[str, Any]] | None, binary: bool
+) -> None:
+    request: dict[str, Any] = {
+        "inputs": [{"name": "x", "shape": [3], "datatype": "FP64", "data": [-1.0, 0.5, 2.0]}],
+        "parameters": parameters,
+    }
+    if outputs is not None:
+        request["outputs"] = outputs
+    response = http.post("/v2/models/sigmoid/infer", content=orjson.dumps(request))
+    assert response.status_code == 200
+    header_length = response.headers.get("inference-header-content-length")
+    assert (header_length is not None) == binary
+    assert response.headers["content-type"] == ("application/octet-stream" if binary else "application/json")
+    result = triton.InferenceServerClient.parse_response_body(
+        response.content, header_length=None if header_length is None else int(header_length)
+    )
+    x = np.array([-1.0, 0.5, 2.0])
+    assert_identical(output_array(result, "y"), native(http, "sigmoid", x, "float64"))
 
 
 @pytest.mark.parametrize("request_compression", [None, "gzip", "deflate"])
@@ -375,6 +412,7 @@ def test_limits_are_413(client: triton.InferenceServerClient, http: httpx.Client
         ("DELETE", "/v2/health/ready", 405),
         ("POST", "/v2/models/relu/versions/3/infer", 404),
         ("GET", "/v2/models/nope/versions/1/ready", 404),
+        ("POST", "/v2/models/relu/versions/01/infer", 404),
     ],
 )
 def test_route_errors_are_triton_like(http: httpx.Client, method: str, path: str, status: int) -> None:
