@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -43,6 +43,7 @@ from app.numerics.dtypes import BFLOAT16
 
 __all__ = [
     "BINARY_ONLY",
+    "DATATYPE_OF_DTYPE",
     "FLOAT_DATATYPES",
     "V2_DATATYPES",
     "InferRequest",
@@ -72,7 +73,8 @@ V2_DATATYPES: Final[dict[str, np.dtype[Any]]] = {
 
 #: Float datatypes <-> the service's dtype names (app.numerics.dtypes.DTYPES).
 FLOAT_DATATYPES: Final[dict[str, str]] = {"FP16": "float16", "BF16": "bfloat16", "FP32": "float32", "FP64": "float64"}
-_DATATYPE_OF_DTYPE: Final = {name: datatype for datatype, name in FLOAT_DATATYPES.items()}
+#: The service's dtype names -> float datatypes.
+DATATYPE_OF_DTYPE: Final = {name: datatype for datatype, name in FLOAT_DATATYPES.items()}
 
 #: Datatypes that have no JSON form.
 BINARY_ONLY: Final = frozenset({"BF16"})
@@ -103,8 +105,8 @@ class InferRequest:
     id: str | None
     inputs: dict[str, InputTensor]
     parameters: dict[str, object]  # the model's parameters: protocol parameters taken out
-    # Requested outputs: name -> binary or not; None when the request lists none (all outputs).
-    outputs: dict[str, bool] | None
+    # Requested outputs: name -> its binary_data (None: not said); None when the request lists none.
+    outputs: dict[str, bool | None] | None
     binary_data_output: bool
 
 
@@ -115,7 +117,6 @@ class OutputTensor:
     name: str
     array: np.ndarray
     binary: bool
-    parameters: dict[str, object] = field(default_factory=dict)
 
 
 def datatype_of(dtype: np.dtype[Any]) -> str:
@@ -186,12 +187,12 @@ def _object(value: object, where: tuple[str | int, ...]) -> dict[str, object]:
     return value
 
 
-def _requested_outputs(value: object) -> dict[str, bool] | None:
+def _requested_outputs(value: object) -> dict[str, bool | None] | None:
     if value is None:
         return None
     if not isinstance(value, list):
         raise InvalidBody("'outputs' must be a list of {\"name\": ...} objects.")
-    requested: dict[str, bool] = {}
+    requested: dict[str, bool | None] = {}
     for index, raw in enumerate(value):
         output = _object(raw, ("outputs", index))
         name = output.get("name")
@@ -201,7 +202,7 @@ def _requested_outputs(value: object) -> dict[str, bool] | None:
         binary = parameters.get("binary_data", None)
         if binary is not None and not isinstance(binary, bool):
             raise InvalidBody(f"'outputs[{index}].parameters.binary_data' must be true or false.")
-        requested[name] = binary  # type: ignore[assignment]  # None: the request-level default
+        requested[name] = binary
     return requested or None
 
 
@@ -389,15 +390,12 @@ def encode_infer_response(
     binary_parts: list[bytes] = []
     for output in outputs:
         array = output.array
-        datatype = _DATATYPE_OF_DTYPE[_dtype_name(array.dtype)]
+        datatype = DATATYPE_OF_DTYPE[_dtype_name(array.dtype)]
         meta: dict[str, object] = {"name": output.name, "datatype": datatype, "shape": list(array.shape)}
-        parameters = dict(output.parameters)
         if output.binary:
             raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-            parameters["binary_data_size"] = len(raw)
+            meta["parameters"] = {"binary_data_size": len(raw)}
             binary_parts.append(raw)
-        if parameters:
-            meta["parameters"] = parameters
         text = orjson.dumps(meta)
         if not output.binary:
             # Flat data, as Triton writes it; bare NaN/Infinity tokens, as Triton writes them.

@@ -371,6 +371,14 @@ def test_responses_are_compressed_when_accepted(http: httpx.Client, encoding: st
     assert_identical(output_array(result, "y"), native(http, "tanh", x, "float32"))
 
 
+def test_metadata_and_errors_are_never_compressed(http: httpx.Client) -> None:
+    # tritonclient's async client asks for gzip but inflates only inference responses.
+    for method, path in [("GET", "/v2/models/relu"), ("GET", "/v2"), ("POST", "/v2/models/relu/infer")]:
+        response = http.request(method, path, content=b"{" + b" " * 4096, headers={"Accept-Encoding": "gzip, deflate"})
+        assert "content-encoding" not in response.headers
+        response.json()
+
+
 def test_large_binary_request_is_computed(client: triton.InferenceServerClient, http: httpx.Client) -> None:
     # Over the inline threshold: decoded and computed in a worker thread.
     x = np.random.default_rng(1).standard_normal((512, 512)).astype(np.float32)

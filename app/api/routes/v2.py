@@ -25,6 +25,7 @@ from app.api.routes.activate import INLINE_BODY_BYTES
 from app.api.routes.catalogue import param_info
 from app.codecs.v2_tensor import (
     BINARY_ONLY,
+    DATATYPE_OF_DTYPE,
     FLOAT_DATATYPES,
     V2_DATATYPES,
     InferRequest,
@@ -140,7 +141,6 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
                     },
                 }
             )
-    halved = " with its axis halved" if spec.name == "glu" else ""
     outputs = [
         {
             "name": OUTPUT,
@@ -148,7 +148,7 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
             "shape": shape,
             "parameters": {
                 "datatypes": _Y_DATATYPES,
-                "description": f"The datatype of x (FP32 for integer x) and the shape of x{halved}.",
+                "description": "The datatype of x (FP32 for integer x); the shape of x unless the formula changes it.",
             },
         }
     ]
@@ -156,6 +156,8 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
         "name": spec.name,
         "versions": [MODEL_VERSION],
         "platform": PLATFORM,
+        "summary": spec.summary,
+        "formula": spec.formula,
         "inputs": inputs,
         "outputs": outputs,
         "aliases": list(spec.aliases),
@@ -195,8 +197,9 @@ def compute_infer_response(
     )
     x, dtype, params = _model_arguments(spec, decoded)
     binary = _output_is_binary(decoded)
-    if dtype in (FLOAT_DATATYPES[name] for name in BINARY_ONLY) and not binary:
-        raise InvalidBody("A BF16 output has no JSON form: ask for binary_data (tritonclient does by default).")
+    if not binary and DATATYPE_OF_DTYPE[dtype] in BINARY_ONLY:
+        msg = f"A {DATATYPE_OF_DTYPE[dtype]} output has no JSON form: ask for binary_data (tritonclient does)."
+        raise InvalidBody(msg)
     request_id = decoded.id
     y = evaluate(spec.name, x, params, dtype).y
     del decoded, x, params
