@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from app import __version__
-from app.api.compression import GZipWhenAccepted
+from app.api.compression import COMPRESS_LEVEL, MIN_COMPRESS_BYTES, GZipWhenAccepted
 from app.api.hot_path import HotPathFront
 from app.api.main import install_routes
 from app.api.problems import install_problem_handlers
@@ -33,7 +33,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     Responses are gzip-compressed at level 1 for clients that accept it: level 9 would cost more
     time than it saves on large float payloads.
     """
-    return GZipWhenAccepted(HotPathFront(create_api(settings)), minimum_size=1024, compresslevel=1)
+    return GZipWhenAccepted(
+        HotPathFront(create_api(settings)), minimum_size=MIN_COMPRESS_BYTES, compresslevel=COMPRESS_LEVEL
+    )
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:

@@ -2,7 +2,11 @@
 
 Every error of the native API, including unknown routes and wrong methods, is answered as
 `application/problem+json` with a relative `type` URI that the service itself documents at
-`/problems/{kind}`. Unexpected faults answer 500 without internals; the traceback goes to the log.
+`/problems/{kind}`. Under `/v2` (KServe v2 / Open Inference Protocol) errors are that protocol's
+`{"error": "..."}` instead, with Triton's statuses: 400 for every client error but unknown models
+and versions (404), bodies or tensors over the limits (413) and wrong methods (405); an unknown
+route is a 400 as in Triton. Unexpected faults answer 500 without internals; the traceback goes
+to the log.
 """
 
 from __future__ import annotations
@@ -76,6 +80,32 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def is_v2_path(path: str) -> bool:
+    """Whether `path` belongs to the KServe v2 API, whose errors are `{"error": ...}`."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+# ServiceError statuses the v2 API keeps; every other client error is a 400 there.
+_V2_STATUSES = frozenset({401, 404, 405, 413, 503})
+
+
+def v2_error_response(exc: ServiceError) -> Response:
+    """A KServe v2 error: `{"error": "..."}`, the detail followed by where the problems are."""
+    message = exc.detail
+    places = [f"{'.'.join(map(str, item.loc))}: {item.msg}" for item in exc.errors[:3] if item.msg not in message]
+    if places:
+        message = f"{message} ({'; '.join(places)})"
+    status = exc.status if exc.status in _V2_STATUSES else 400
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return v2_error(status, message, headers)
+
+
+def v2_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps({"error": message}), status_code=status, media_type="application/json", headers=headers
+    )
+
+
 def service_error_response(exc: ServiceError, headers: Mapping[str, str] | None = None) -> Response:
     extra = dict(headers or {})
     if exc.status == 401:
@@ -88,11 +118,15 @@ _HTTP_KINDS = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-la
 
 async def _on_service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
+    if is_v2_path(request.url.path):
+        return v2_error_response(exc)
     return service_error_response(exc)
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if is_v2_path(request.url.path):
+        return _v2_http_error(request, exc)
     kind = _HTTP_KINDS.get(exc.status_code, "malformed-body")
     if exc.status_code == 404:
         detail = f"No route for {request.method} {request.url.path}; see /docs or GET /activations."
@@ -101,6 +135,16 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     else:
         detail = str(exc.detail)
     return problem_response(exc.status_code, kind, detail, headers=exc.headers)
+
+
+def _v2_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Triton's answers: an unknown route is a 400 "Not Found", a wrong method a 405."""
+    if exc.status_code == 404:
+        return v2_error(400, f"Not Found: no KServe v2 route for {request.method} {request.url.path[:200]}.")
+    if exc.status_code == 405:
+        message = f"Method Not Allowed: {request.method} on {request.url.path[:200]}."
+        return v2_error(405, message, exc.headers)
+    return v2_error(exc.status_code if exc.status_code in _V2_STATUSES else 400, str(exc.detail))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -112,6 +156,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 def internal_error_response(request: Request) -> Response:
     """The 500 for an unexpected fault: logged with its traceback, answered without internals."""
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    if is_v2_path(request.url.path):
+        return v2_error(500, "An unexpected error occurred; it has been logged.")
     return problem_response(500, "internal-error", "An unexpected error occurred; it has been logged.")
 
 

@@ -46,7 +46,7 @@ class Catalogue(BaseModel):
     activations: list[ActivationInfo]
 
 
-def _param_info(param: ParamSpec) -> ParamInfo:
+def param_info(param: ParamSpec) -> ParamInfo:
     return ParamInfo(
         name=param.name,
         type=_PARAM_TYPES[param.kind],
@@ -65,7 +65,7 @@ def activation_info(spec: ActivationSpec) -> ActivationInfo:
         summary=spec.summary,
         formula=spec.formula,
         elementwise=spec.elementwise,
-        params=[_param_info(param) for param in spec.params],
+        params=[param_info(param) for param in spec.params],
         keras_reference=spec.keras_reference,
         tf_differences=list(spec.tf_differences),
     )
