@@ -213,7 +213,7 @@ def decode_json_tensor(
     max_rank: int,
     loc: Loc = ("body", "x"),
     body: bytes | None = None,
-    envelope: Sequence[object] = (),
+    document: object = None,
 ) -> npt.NDArray[Any]:
     """The tensor `value` (as `parse_json_body` gave it) as a C-contiguous array of `dtype`.
 
@@ -231,7 +231,7 @@ def decode_json_tensor(
         if count <= _MAX_CHECKED:
             fast = _small_float64(value, shape)
         elif body is not None:
-            fast = _fast_float64(value, shape, body, envelope)
+            fast = _fast_float64(value, shape, body, document)
         else:
             fast = None
         wide = fast if fast is not None else _careful_float64(value, shape, loc)
@@ -295,9 +295,7 @@ def _first_path_shape(value: list[Any], max_rank: int, loc: Loc) -> tuple[int, .
     return tuple(shape)
 
 
-def _fast_float64(
-    value: list[Any], shape: tuple[int, ...], body: bytes, envelope: Sequence[object]
-) -> npt.NDArray[Any] | None:
+def _fast_float64(value: list[Any], shape: tuple[int, ...], body: bytes, document: object) -> npt.NDArray[Any] | None:
     """numpy's conversion, if the raw body proves it changed nothing it should have refused."""
     try:
         wide = np.array(value, dtype=np.float64)
@@ -317,7 +315,7 @@ def _fast_float64(
     zero_one = np.flatnonzero((wide == 0.0) | (wide == 1.0))
     if zero_one.size <= _MAX_CHECKED:
         return wide if _elements_are_numbers(value, shape, zero_one) else None
-    return wide if _literal_count(body) <= _parsed_literal_count(list(envelope)) else None
+    return wide if _literal_count(body) <= _literals_outside(document, value) else None
 
 
 def _small_float64(value: list[Any], shape: tuple[int, ...]) -> npt.NDArray[Any] | None:
@@ -364,11 +362,13 @@ def _has_numeric_string(body: bytes) -> bool:
     return position >= 0 and _NUMERIC_STRING.search(body, position) is not None
 
 
-def _parsed_literal_count(value: object) -> int:
-    """How many true/false/null literals a parsed JSON value holds."""
-    count, stack = 0, [value]
+def _literals_outside(document: object, tensor: list[Any]) -> int:
+    """How many true/false/null literals the parsed `document` holds outside `tensor`."""
+    count, stack = 0, [] if document is None else [document]
     while stack:
         item = stack.pop()
+        if item is tensor:
+            continue
         if item is None or isinstance(item, bool):
             count += 1
         elif isinstance(item, list):

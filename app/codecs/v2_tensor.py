@@ -314,28 +314,11 @@ def _from_json(
         max_rank=max(max_rank, 1),  # flat data has rank 1, nested data the rank of the shape
         loc=loc,
         body=header,
-        envelope_tokens=_literals_outside(document, data),
+        document=document,
     )
     _check_count(wide.size, shape, name)
     wide = wide.reshape(shape)
     return wide if target.kind == "f" else _integral(wide, target, datatype, name)
-
-
-def _literals_outside(document: Mapping[str, object], data: list[Any]) -> int:
-    """The true/false/null literals of the request outside `data` (see decode_json_tensor's fast path)."""
-    count = 0
-    stack: list[object] = [document]
-    while stack:
-        item = stack.pop()
-        if item is data:
-            continue
-        if item is None or isinstance(item, bool):
-            count += 1
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-    return count
 
 
 def _check_count(size: int, shape: tuple[int, ...], name: str) -> None:

@@ -271,7 +271,7 @@ def test_empty_arrays_and_scalars_have_their_shapes(body: bytes, shape: tuple[in
 def test_a_boolean_elsewhere_in_the_body_does_not_taint_x() -> None:
     body = b'{"x": ' + json.dumps([0.0, 1.0] * 100).encode() + b', "approximate": true}'
     document = parse_json_body(body)
-    x = decode_json_tensor(document["x"], dtype=DTYPES["float32"], body=body, envelope=[True], **LIMITS)
+    x = decode_json_tensor(document["x"], dtype=DTYPES["float32"], body=body, document=document, **LIMITS)
     assert x.tolist() == [0.0, 1.0] * 100
 
 

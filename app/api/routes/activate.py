@@ -131,7 +131,7 @@ def decode_json_request(body: bytes, settings: Settings) -> ActivationRequest:
             max_rank=settings.max_rank,
             loc=("body", "x"),
             body=body,
-            envelope=[value for key, value in document.items() if key != "x"],
+            document=document,
         )
     return ActivationRequest(x=x, dtype=dtype, params=params, source="body")
 
