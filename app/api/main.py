@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from app.api.routes import catalogue, health, problems
 from app.api.routes.activate import activate
+from app.api.routes.gradient import compute_gradient
 
 api_router = APIRouter()
 api_router.include_router(catalogue.router)
@@ -18,4 +19,5 @@ def install_routes(app: FastAPI) -> None:
     # POST /activate/{name} is answered by the ASGI front (app/api/hot_path.py) before FastAPI;
     # the route stays here, first, so that other methods on it get a 405 with `Allow`.
     app.router.routes.insert(0, Route("/activate/{name}", activate, methods=["POST"], include_in_schema=False))
+    app.router.routes.insert(1, Route("/gradient/{name}", compute_gradient, methods=["POST"], include_in_schema=False))
     app.include_router(api_router)
