@@ -34,7 +34,7 @@ import scipy.special
 from app.errors import InvalidExpression, InvalidParameter
 from app.numerics import elementwise
 from app.numerics.dtypes import DTYPES, wide_dtype
-from app.numerics.gradients import GRADIENTS, _upstream
+from app.numerics.gradients import GRADIENTS, broadcast_upstream
 from app.numerics.registry import REGISTRY, ActivationSpec
 
 Array = np.ndarray
@@ -155,7 +155,6 @@ class MathCall(Node):
 class ActivationCall(Node):
     spec: ActivationSpec
     params: dict[str, object]  # bound by the registry, as the kernel takes them
-    echo: dict[str, object]
     arg: Node
 
     def children(self) -> tuple[Node, ...]:
@@ -208,8 +207,13 @@ def parse_expression(source: str) -> Expression:
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        column = exc.offset or 1
-        raise _refuse(f"syntax error: {exc.msg}", column) from None
+        stripped = source.rstrip()
+        if stripped[-1] in "+-*/<>=,(":  # Python points at the start when the input ends too early
+            start = len(stripped) - 1
+            while start > 0 and stripped[start - 1] in "*<>=!" and stripped[start] in "*=":
+                start -= 1
+            raise _refuse(f"the expression ends with {stripped[start:]!r}", start + 1) from None
+        raise _refuse(f"syntax error: {exc.msg}", exc.offset or 1) from None
     except (ValueError, RecursionError, MemoryError):
         raise _refuse("the expression cannot be read", 1) from None
     counter = [0]
@@ -319,7 +323,7 @@ def _convert_call(node: ast.Call, source: str, depth: int, counter: list[int]) -
             where = next((k for k in node.keywords if k.arg == exc.errors[0].loc[0]), None) if exc.errors else None
             raise _refuse(exc.detail, where.col_offset + 1 if where else column) from None
         arg = _number_operand(node.args[0], source, depth, counter)
-        return ActivationCall(column, spec, dict(bound.values), dict(bound.echo), arg)
+        return ActivationCall(column, spec, dict(bound.values), arg)
     if name in MATH_FUNCTIONS:
         arity = ARITY.get(name, 1)
         if node.keywords or len(node.args) != arity:
@@ -556,5 +560,5 @@ def evaluate_expression_gradient(
     with np.errstate(all="ignore"):
         typed = np.asarray(x).astype(out_dtype, copy=False)
         wide = typed.astype(wide_dtype(out_dtype))
-        g = _upstream(dy, typed.shape, out_dtype).astype(wide.dtype)
+        g = broadcast_upstream(dy, typed.shape, out_dtype).astype(wide.dtype)
         return ExpressionResult(expression, expression.gradient(wide, g).astype(out_dtype))

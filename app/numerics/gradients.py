@@ -427,7 +427,7 @@ def evaluate_gradient(
         values = _check_against_tensor(spec, bound.values, x)
         shape = result_shape(spec, x.shape, values)
         wide = x.astype(wide_dtype(out_dtype))
-        g = _upstream(dy, shape, out_dtype).astype(wide.dtype)
+        g = broadcast_upstream(dy, shape, out_dtype).astype(wide.dtype)
         if spec.wants_dtype:
             values["out_dtype"] = out_dtype
         dx = GRADIENTS[spec.name](wide, g, **values)
@@ -439,7 +439,7 @@ def evaluate_gradient(
     return GradientResult(spec=spec, params=bound.echo, dx=dx)
 
 
-def _upstream(dy: np.ndarray | None, shape: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
+def broadcast_upstream(dy: np.ndarray | None, shape: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
     """dy rounded to the dtype and broadcast to the result's shape; ones when absent."""
     if dy is None:
         return np.ones(shape, dtype=out_dtype)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import numpy as np
 import orjson
 import pytest
@@ -131,3 +132,16 @@ def test_wrong_method_is_405(client: TestClient) -> None:
     response = client.get("/gradient/relu")
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+
+
+@pytest.mark.e2e
+def test_gradient_over_the_wire(live_server: str) -> None:
+    """A real server differentiates, refuses a hostile expression with a 422, and keeps answering."""
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        response = http.post("/gradient/swish", json={"x": [[0.0, 1.0]], "dy": [[2.0, 0.0]]})
+        assert response.status_code == 200 and response.json()["dx"] == [[1.0, 0.0]]
+        hostile = "(" * 10_000 + "x.__class__" + ")" * 10_000
+        refused = http.post("/gradient/custom", json={"x": [1.0], "expression": hostile})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert http.get("/healthz").json()["status"] == "ok"

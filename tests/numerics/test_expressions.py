@@ -315,6 +315,8 @@ HOSTILE: list[tuple[str, str, int]] = [
     ("positional parameter", "relu(x, 0.1)", 1),
     ("syntax error", "x +* 1", 4),
     ("unbalanced", "exp(x", 4),
+    ("ends early", "x + ", 3),
+    ("ends with a comparison", "where(x ==", 9),
     ("empty", "   ", 1),
     ("too long", "x + " * 600 + "x", MAX_LENGTH + 1),
     ("10k-deep nesting", "(" * 10_000 + "x" + ")" * 10_000, MAX_LENGTH + 1),
