@@ -25,6 +25,9 @@ d(a ** b)/db is 0 where a <= 0.
 from __future__ import annotations
 
 import ast
+import io
+import itertools
+import tokenize
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -199,11 +202,27 @@ def _prescan(source: str) -> None:
             depth -= 1
 
 
+def _check_tokens(source: str) -> None:
+    """A number running into a name (`1if`, `0x1for`) is refused here.
+
+    Python's tokenizer reads it with a SyntaxWarning ("invalid decimal literal"), which would put
+    user input in the server's log, or fail differently where warnings are errors.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return  # ast.parse reports it with its column
+    for token, following in itertools.pairwise(tokens):
+        if token.type == tokenize.NUMBER and following.type == tokenize.NAME and following.start == token.end:
+            raise _refuse(f"{token.string + following.string!r}: a number runs into a name", token.start[1] + 1)
+
+
 def parse_expression(source: str) -> Expression:
     """The whitelisted tree of `source`, or InvalidExpression naming the offending token and column."""
     if not isinstance(source, str):
         raise InvalidExpression("'expression' must be a string", 1)
     _prescan(source)
+    _check_tokens(source)
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import InvalidExpression, InvalidParameter, InvalidTensor
 from app.numerics import DTYPES, evaluate, evaluate_gradient
@@ -287,6 +289,8 @@ HOSTILE: list[tuple[str, str, int]] = [
     ("lambda", "lambda: x", 7),
     ("comprehension", "sum(x for x in x)", 1),
     ("conditional", "x if x else 1", 1),
+    ("number running into a keyword", "x + 1if x else 2", 5),
+    ("hexadecimal running into a keyword", "0x1for", 1),
     ("boolean operator", "x > 0 and x < 1", 1),
     ("walrus", "(y := x)", 4),
     ("method call", "x.conjugate()", 3),
@@ -357,3 +361,66 @@ def test_the_language_is_documented() -> None:
         assert word in GRAMMAR
     assert set(CATALOGUE_FUNCTIONS) >= {"relu", "silu", "LeakyReLU", "hard_swish"}
     assert "softmax" not in CATALOGUE_FUNCTIONS and "glu" not in CATALOGUE_FUNCTIONS
+
+
+# Fragments of valid and hostile syntax; random concatenations of them probe the parser's whitelist.
+FRAGMENTS = [
+    "x",
+    "1",
+    "0.5",
+    "1e308",
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "(",
+    ")",
+    ",",
+    " ",
+    "<",
+    ">=",
+    "==",
+    "=",
+    "where(",
+    "relu(",
+    "exp(",
+    "clip(",
+    "alpha=",
+    "threshold=",
+    "sigmoid(",
+    ".",
+    "__class__",
+    "[",
+    "]",
+    "'",
+    "lambda",
+    ":",
+    "os",
+    "import",
+    "if",
+    "else",
+    "and",
+    "not",
+    "9" * 30,
+    "j",
+    "_",
+    "\\",
+    "{",
+    "}",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=25))
+def test_any_text_is_refused_or_evaluates(fragments: list[str]) -> None:
+    """Nothing but InvalidExpression comes out of the parser, and what it accepts evaluates and differentiates."""
+    source = "".join(fragments)
+    try:
+        expression = parse_expression(source)
+    except InvalidExpression as exc:
+        assert 1 <= exc.column <= max(len(source), 1) + 1
+        return
+    x = np.asarray([-2.0, 0.0, 0.5, 3.0])
+    assert evaluate_expression(expression.source, x).values.shape == x.shape
+    assert evaluate_expression_gradient(expression.source, x).values.shape == x.shape
