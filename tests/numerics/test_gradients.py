@@ -648,3 +648,11 @@ def test_alias_resolves_and_params_echo() -> None:
     relu = evaluate_gradient("relu", np.asarray([-1.0]), None, {"negative_slope": 0.25})
     assert relu.params == {"alpha": 0.25, "max_value": None, "threshold": 0.0}
     assert relu.dx.tolist() == [0.25]
+
+
+def test_dy_multiplies_as_ieee_does() -> None:
+    """A NaN or infinite dy gives NaN where the slope is 0 (TensorFlow's selects would give 0), inf where it is not."""
+    x = np.asarray([-1.0, 2.0, -1.0, 2.0])
+    dy = np.asarray([math.nan, math.nan, math.inf, math.inf])
+    dx = evaluate_gradient("relu", x, dy, dtype="float64").dx
+    assert math.isnan(dx[0]) and math.isnan(dx[1]) and math.isnan(dx[2]) and dx[3] == math.inf
