@@ -75,3 +75,11 @@ class InvalidParameter(ServiceError):
 
 class InvalidBody(ServiceError):
     status, kind, title = 422, "invalid-body", "Invalid request body"
+
+
+class InvalidExpression(InvalidParameter):
+    """A custom activation's expression that the language refuses; `column` is 1-based."""
+
+    def __init__(self, detail: str, column: int) -> None:
+        super().__init__(detail, [ErrorItem(("expression",), detail)])
+        self.column = column

@@ -1,4 +1,4 @@
-"""Generate ``tests/fixtures/tf_keras_reference.json`` from the real TensorFlow and Keras.
+"""Generate ``tests/fixtures/tf_keras_reference.json`` (and ``tf_keras_gradients.json``) from the real TensorFlow.
 
 The fixture holds reference values computed by TensorFlow itself, so that the test suite can compare
 the service with TensorFlow without installing it. Run this script by hand, in a throwaway
@@ -22,8 +22,10 @@ Where each value comes from (the ``source`` field of every case):
   float32 and return float32.
 
 Format: ``{"generator", "versions", "skipped", "cases"}``. Each case has ``id``, ``kind``
-(``"value"``; ``"gradient"`` cases, which add ``dy`` and ``dx`` from ``tf.GradientTape``, are
-produced with ``--kinds value,gradient``), ``activation`` (the name a client of the service
+(``"value"``, or ``"gradient"`` with ``--kinds gradient``: those cases go to
+``tests/fixtures/tf_keras_gradients.json`` (``--gradient-output``) and hold ``dy``, a seeded upstream
+gradient of the result's shape, and ``dx`` = ``tape.gradient(y, x, output_gradients=dy)`` instead of
+``y``; ``--kinds value,gradient`` writes both files), ``activation`` (the name a client of the service
 sends), ``params`` (under the service's parameter names), ``dtype``, ``x`` (float64 values; the
 tensor is ``tf.constant(x, dtype)``, and the script checks that this is the correctly rounded value
 of each element, so a reader may round ``x`` to the dtype directly), ``y`` (what TensorFlow
@@ -56,7 +58,9 @@ import tensorflow as tf
 import tf_keras
 
 GENERATOR = "tools/generate_tf_fixtures.py"
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tf_keras_reference.json"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+DEFAULT_OUTPUT = FIXTURES / "tf_keras_reference.json"
+DEFAULT_GRADIENT_OUTPUT = FIXTURES / "tf_keras_gradients.json"
 
 Json = Any
 TfFn = Callable[[Any], Any]
@@ -551,14 +555,30 @@ def run_value(case: Case, fn: TfFn, x: Any) -> dict[str, Json]:
     return out
 
 
+def upstream(shape: tuple[int, ...], dtype: str) -> Any:
+    """A seeded upstream gradient with two decimals, rounded to the dtype, its last entry 0.
+
+    Not ones: the vector-Jacobian product of an axis-wise function with dy = ones is 0 (softmax)
+    or hides how dy is reduced along the axis. The zero sits last, where the grids hold no branch point.
+    """
+    rng = np.random.default_rng(SEED + 1)
+    dy = np.round(rng.normal(0.0, 1.0, size=shape), 2)
+    if dy.size:
+        dy.flat[-1] = 0.0
+    return tf.constant(dy, TF_DTYPES[dtype])
+
+
 def run_gradient(case: Case, fn: TfFn, x: Any) -> dict[str, Json]:
-    """The vector-Jacobian product for an upstream gradient of ones (not written by default)."""
+    """The vector-Jacobian product dx = dy^T J(x) from tf.GradientTape, for a seeded upstream dy."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = fn(x)
-    dy = tf.ones_like(y)
+    dy = upstream(tuple(y.shape), case.dtype)
     dx = tape.gradient(y, x, output_gradients=dy)
-    return {"dy": encode(to_float64(dy)), "dx": encode(to_float64(dx))}
+    out: dict[str, Json] = {"dy": encode(to_float64(dy)), "dx": encode(to_float64(dx))}
+    if dx.dtype != x.dtype:
+        out["dx_dtype"] = dx.dtype.name
+    return out
 
 
 KIND_RUNNERS: dict[str, Callable[[Case, TfFn, Any], dict[str, Json]]] = {
@@ -621,10 +641,30 @@ def dump(document: dict[str, Json]) -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
+def write(output: Path, cases: list[dict[str, Json]], skipped: list[dict[str, Json]]) -> None:
+    document = {"generator": GENERATOR, "versions": versions(), "skipped": skipped, "cases": cases}
+    text = dump(document)
+    json.loads(text)  # must be strict JSON
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+
+    per_activation = Counter(c["activation"] for c in cases)
+    per_dtype = Counter(c["dtype"] for c in cases)
+    print(f"wrote {output} ({len(text)} bytes): {len(cases)} cases, {len(skipped)} skipped")
+    print("versions:", json.dumps(document["versions"]))
+    print("per dtype:", dict(per_dtype))
+    print("per activation:", dict(per_activation))
+    for item in skipped:
+        print("skipped:", item["id"], "-", item["error"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--kinds", default="value", help="comma-separated: value, gradient")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where the value cases go")
+    parser.add_argument(
+        "--gradient-output", type=Path, default=DEFAULT_GRADIENT_OUTPUT, help="where the gradient cases go"
+    )
+    parser.add_argument("--kinds", default="value", help="comma-separated: value, gradient (one file per kind)")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     for kind in kinds:
@@ -655,20 +695,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         }
                     )
 
-    document = {"generator": GENERATOR, "versions": versions(), "skipped": skipped, "cases": cases}
-    text = dump(document)
-    json.loads(text)  # must be strict JSON
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-
-    per_activation = Counter(c["activation"] for c in cases)
-    per_dtype = Counter(c["dtype"] for c in cases)
-    print(f"wrote {args.output} ({len(text)} bytes): {len(cases)} cases, {len(skipped)} skipped")
-    print("versions:", json.dumps(document["versions"]))
-    print("per dtype:", dict(per_dtype))
-    print("per activation:", dict(per_activation))
-    for item in skipped:
-        print("skipped:", item["id"], "-", item["error"])
+    outputs = {"value": args.output, "gradient": args.gradient_output}
+    for kind in kinds:
+        write(
+            outputs[kind],
+            [c for c in cases if c["kind"] == kind],
+            [s for s in skipped if s["kind"] == kind],
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ from starlette.routing import Route
 
 from app.api.routes import catalogue, health, problems, v2
 from app.api.routes.activate import activate
+from app.api.routes.gradient import compute_gradient
 
 api_router = APIRouter()
 api_router.include_router(catalogue.router)
@@ -19,6 +20,7 @@ def install_routes(app: FastAPI) -> None:
     # POST /activate/{name} is answered by the ASGI front (app/api/hot_path.py) before FastAPI;
     # the route stays here, first, so that other methods on it get a 405 with `Allow`.
     app.router.routes.insert(0, Route("/activate/{name}", activate, methods=["POST"], include_in_schema=False))
+    app.router.routes.insert(1, Route("/gradient/{name}", compute_gradient, methods=["POST"], include_in_schema=False))
     # KServe v2 inference: plain Starlette endpoints too, ready to be served from the ASGI front.
     for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
         app.router.routes.append(Route(path, v2.infer, methods=["POST"], include_in_schema=False))

@@ -19,7 +19,7 @@ MASK_ADDER = {np.dtype(np.float16): -32752.0}
 DEFAULT_MASK_ADDER = -1e9
 
 
-def _along_last(x: Array, axes: tuple[int, ...], kernel: Callable[[Array], Array], *extra: Array) -> Array:
+def _along_last(x: Array, axes: tuple[int, ...], kernel: Callable[..., Array], *extra: Array) -> Array:
     """Apply `kernel` to slices laid out along one trailing axis made of `axes`.
 
     An empty tensor is returned as it is: reshape(*lead, -1) cannot infer -1 when a leading axis
