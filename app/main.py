@@ -12,11 +12,13 @@ from starlette.types import ASGIApp
 from app import __version__
 from app.api.compression import COMPRESS_LEVEL, MIN_COMPRESS_BYTES, GZipWhenAccepted
 from app.api.hot_path import HotPathFront
+from app.api.instrumentation import Instrumented
 from app.api.main import install_routes
 from app.api.problems import install_problem_handlers
 from app.codecs.json_tensor import encode_json_tensor
 from app.core.config import Settings
 from app.numerics.dtypes import DTYPES
+from app.observability.metrics import RequestMetrics
 
 
 @asynccontextmanager
@@ -33,9 +35,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     Responses are gzip-compressed at level 1 for clients that accept it: level 9 would cost more
     time than it saves on large float payloads.
     """
-    return GZipWhenAccepted(
-        HotPathFront(create_api(settings)), minimum_size=MIN_COMPRESS_BYTES, compresslevel=COMPRESS_LEVEL
-    )
+    api = create_api(settings)
+    compressed = GZipWhenAccepted(HotPathFront(api), minimum_size=MIN_COMPRESS_BYTES, compresslevel=COMPRESS_LEVEL)
+    return Instrumented(compressed, RequestMetrics() if api.state.settings.metrics else None)
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Route
 
-from app.api.routes import catalogue, health, problems, v2
+from app.api.routes import catalogue, health, metrics, problems, v2
 from app.api.routes.activate import activate
 from app.api.routes.gradient import compute_gradient
 
@@ -25,3 +25,5 @@ def install_routes(app: FastAPI) -> None:
     for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
         app.router.routes.append(Route(path, v2.infer, methods=["POST"], include_in_schema=False))
     app.include_router(api_router)
+    if app.state.settings.metrics:
+        app.include_router(metrics.router)

@@ -7,6 +7,7 @@ they send the two ASGI messages themselves.
 
 from __future__ import annotations
 
+import numpy as np
 from starlette.types import Receive, Scope, Send
 
 
@@ -25,3 +26,8 @@ class BytesResponse:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
+
+
+def tensor_headers(y: np.ndarray, dtype: str) -> list[tuple[bytes, bytes]]:
+    """`X-Shape` (e.g. `2,3`; empty for a scalar) and `X-Dtype` of a result tensor."""
+    return [(b"x-shape", ",".join(map(str, y.shape)).encode()), (b"x-dtype", dtype.encode())]

@@ -23,8 +23,12 @@ class Settings(BaseSettings):
     max_elements: int = Field(2**26, ge=1, description="Most tensor elements in one request.")
     max_rank: int = Field(32, ge=0, le=32, description="Highest tensor rank.")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="Log level.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log lines as JSON objects or as text; both carry the request id."
+    )
+    metrics: bool = Field(True, description="Prometheus metrics at /metrics.")
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -459,6 +459,10 @@ class Registry:
         """Every name a request may use: canonical names and aliases."""
         return list(self._lookup)
 
+    def find(self, name: str) -> ActivationSpec | None:
+        """The spec for a canonical name or alias, None if there is none."""
+        return self._lookup.get(name)
+
     def get(self, name: str) -> ActivationSpec:
         """The spec for a canonical name or alias; UnknownActivation suggests the closest name."""
         spec = self._lookup.get(name)

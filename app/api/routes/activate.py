@@ -27,7 +27,7 @@ from app.api.body import (
     request_format,
     response_format,
 )
-from app.api.responses import BytesResponse
+from app.api.responses import BytesResponse, tensor_headers
 from app.codecs.json_tensor import (
     check_json_element_budget,
     decode_json_tensor,
@@ -103,7 +103,7 @@ def compute_response(
         raise _prefixed(exc, decoded) from None
     del decoded
     y = result.y
-    headers = [(b"x-shape", ",".join(map(str, y.shape)).encode()), (b"x-dtype", dtype.encode())]
+    headers = tensor_headers(y, dtype)
     if out_format == "npy":
         return BytesResponse(encode_npy(y), _NPY_MEDIA, headers)
     head = orjson.dumps(

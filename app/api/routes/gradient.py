@@ -17,9 +17,9 @@ import numpy as np
 import orjson
 from anyio import to_thread
 from starlette.requests import Request
-from starlette.responses import Response
 
 from app.api.body import JSON_TYPE, NPY_TYPE, BodyFormat, read_body, request_format, response_format
+from app.api.responses import BytesResponse, tensor_headers
 from app.api.routes.activate import (
     INLINE_BODY_BYTES,
     ActivationRequest,
@@ -37,7 +37,7 @@ from app.numerics.expressions import evaluate_expression_gradient
 CUSTOM = "custom"
 
 
-async def compute_gradient(request: Request) -> Response:
+async def compute_gradient(request: Request) -> BytesResponse:
     """The gradient of an activation at x for an upstream gradient dy (JSON or .npy in, JSON or .npy out)."""
     settings: Settings = request.app.state.settings
     name = request.path_params["name"]
@@ -55,7 +55,7 @@ async def compute_gradient(request: Request) -> Response:
 
 def gradient_response(
     name: str, body: bytes, in_format: BodyFormat, accept: str | None, query: list[tuple[str, str]], settings: Settings
-) -> Response:
+) -> BytesResponse:
     if in_format == "json":
         decoded, dy = _decode_json(body, settings)
     else:
@@ -68,11 +68,11 @@ def gradient_response(
         activation, params, dx = _compute(name, decoded, dy)
     except ServiceError as exc:
         raise _located(exc, decoded) from None
-    headers = {"X-Shape": ",".join(map(str, dx.shape)), "X-Dtype": dtype}
+    headers = tensor_headers(dx, dtype)
     if out_format == "npy":
-        return Response(encode_npy(dx), media_type=NPY_TYPE, headers=headers)
+        return BytesResponse(encode_npy(dx), NPY_TYPE.encode(), headers)
     head = orjson.dumps({"activation": activation, "params": params, "dtype": dtype, "shape": list(dx.shape)})
-    return Response(head[:-1] + b',"dx":' + encode_json_tensor(dx) + b"}", media_type=JSON_TYPE, headers=headers)
+    return BytesResponse(head[:-1] + b',"dx":' + encode_json_tensor(dx) + b"}", JSON_TYPE.encode(), headers)
 
 
 def _compute(name: str, decoded: ActivationRequest, dy: np.ndarray | None) -> tuple[str, dict[str, object], np.ndarray]:

@@ -21,6 +21,7 @@ from app import __version__
 from app.api.body import read_body
 from app.api.compression import MIN_COMPRESS_BYTES, accepted_encoding, compress_body
 from app.api.problems import v2_error_response
+from app.api.responses import BytesResponse, tensor_headers
 from app.api.routes.activate import INLINE_BODY_BYTES
 from app.api.routes.catalogue import param_info
 from app.codecs.v2_tensor import (
@@ -46,7 +47,7 @@ INPUT, OUTPUT = "x", "y"
 _TENSOR_PARAM_KINDS = ("tensor", "mask")
 _X_DATATYPES = ",".join(name for name in V2_DATATYPES if name != "BOOL")
 _Y_DATATYPES = ",".join(FLOAT_DATATYPES)
-_OCTET_STREAM = "application/octet-stream"
+_JSON_MEDIA, _OCTET_STREAM = b"application/json", b"application/octet-stream"
 
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
 
@@ -171,7 +172,7 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
 # Inference
 
 
-async def infer(request: Request) -> Response:
+async def infer(request: Request) -> Response | BytesResponse:
     """Run a model on the request's inputs; every client error is answered `{"error": ...}`."""
     try:
         settings: Settings = request.app.state.settings
@@ -190,7 +191,7 @@ async def infer(request: Request) -> Response:
 
 def compute_infer_response(
     spec: ActivationSpec, bodies: list[bytes], header_length: str | None, encoding: str | None, settings: Settings
-) -> Response:
+) -> BytesResponse:
     """Decode the body taken out of `bodies`, compute, encode (and compress when asked)."""
     decoded = decode_infer_request(
         bodies.pop(), header_length, max_elements=settings.max_elements, max_rank=settings.max_rank
@@ -204,14 +205,14 @@ def compute_infer_response(
     y = evaluate(spec.name, x, params, dtype).y
     del decoded, x, params
     body, json_length = encode_infer_response(spec.name, MODEL_VERSION, request_id, [OutputTensor(OUTPUT, y, binary)])
-    headers = {"Vary": "Accept-Encoding"}
+    # X-Shape and X-Dtype as on /activate (they also feed the elements-computed metric).
+    headers = [(b"vary", b"Accept-Encoding"), *tensor_headers(y, dtype)]
     if json_length is not None:
-        headers["Inference-Header-Content-Length"] = str(json_length)
+        headers.append((b"inference-header-content-length", str(json_length).encode()))
     if encoding is not None and len(body) >= MIN_COMPRESS_BYTES:
         body = compress_body(body, encoding)
-        headers["Content-Encoding"] = encoding
-    media_type = "application/json" if json_length is None else _OCTET_STREAM
-    return Response(body, media_type=media_type, headers=headers)
+        headers.append((b"content-encoding", encoding.encode()))
+    return BytesResponse(body, _JSON_MEDIA if json_length is None else _OCTET_STREAM, headers)
 
 
 def _model_arguments(spec: ActivationSpec, request: InferRequest) -> tuple[np.ndarray, str, dict[str, object]]:

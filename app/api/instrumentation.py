@@ -1,0 +1,125 @@
+"""Around every request: its id, its metrics and its access-log record.
+
+`X-Request-ID` is echoed when the client sends a usable one (1 to 128 visible ASCII characters,
+as proxies generate them) and otherwise generated (32 hex digits); the response carries it and
+every log record written while the request is served includes it. Metrics and the access log
+label a request by endpoint and activation (a canonical name, or `unknown`), the elements
+computed are those of the result (`X-Shape`), and a client that leaves before any answer counts
+as status 499, as nginx logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.numerics import REGISTRY
+from app.observability.logs import ACCESS_LOGGER, REQUEST_ID
+from app.observability.metrics import IN_FLIGHT, RequestMetrics
+
+_USABLE_ID = re.compile(rb"[!-~]{1,128}")
+_CLIENT_CLOSED = 499
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+# Path prefix -> endpoint label; the activation name follows the prefix.
+_NAMED = (("/activate/", "activate"), ("/gradient/", "gradient"), ("/v2/models/", "v2"))
+_FIXED = {
+    "/healthz": "health",
+    "/readyz": "health",
+    "/metrics": "metrics",
+    "/activations": "catalogue",
+    "/docs": "docs",
+    "/redoc": "docs",
+    "/openapi.json": "docs",
+}
+
+
+def route_labels(path: str) -> tuple[str, str]:
+    """(endpoint, activation) of a path; activation is `-` where none applies, `unknown` if not in the catalogue."""
+    for prefix, endpoint in _NAMED:
+        if path.startswith(prefix):
+            name = path[len(prefix) :].split("/", 1)[0]
+            if endpoint == "v2" and path.endswith("/infer"):
+                endpoint = "v2_infer"
+            if name == "custom" and endpoint != "v2":
+                return endpoint, "custom"
+            spec = REGISTRY.find(name)
+            return endpoint, spec.name if spec is not None else "unknown"
+    if path.startswith("/activations/"):
+        return "catalogue", "-"
+    if path.startswith("/v2"):
+        return "v2", "-"
+    return _FIXED.get(path, "other"), "-"
+
+
+class Instrumented:
+    """ASGI middleware: request id, metrics (None: off) and access log for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value if _USABLE_ID.fullmatch(value) else b""
+                break
+        request_id = request_id or os.urandom(16).hex().encode()
+        token = REQUEST_ID.set(request_id.decode("ascii"))
+        status, shape = 0, None
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, shape
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.get("headers", [])
+                for name, value in headers:
+                    if name == b"x-shape":
+                        shape = value
+                message["headers"] = [*headers, (b"x-request-id", request_id)]
+            await send(message)
+
+        if self.metrics is not None:
+            IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            status = status or 500
+            raise
+        finally:
+            status = status or _CLIENT_CLOSED
+            seconds = time.perf_counter() - started
+            endpoint, activation = route_labels(scope["path"])
+            if self.metrics is not None:
+                IN_FLIGHT.dec()
+                elements = 0 if shape is None or status != 200 else math.prod(int(n) for n in shape.split(b",") if n)
+                self.metrics.record(endpoint, activation, status, seconds, elements)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                access_log.info(
+                    "%s %s %d",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "endpoint": endpoint,
+                        "activation": activation,
+                        "client": f"{client[0]}:{client[1]}" if client else None,
+                    },
+                )
+            REQUEST_ID.reset(token)

@@ -1,0 +1,1 @@
+"""Metrics and logs: what operators see of the service (SPEC section 5)."""
