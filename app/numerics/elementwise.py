@@ -33,8 +33,13 @@ def _c(x: Array, decimal: str) -> np.floating:
 
 def relu(x: Array, *, alpha: float, max_value: float | None, threshold: float) -> Array:
     """tf.keras 2.x backend.relu: keep x > threshold, clip to [0, max_value], minus alpha*relu(threshold - x)."""
-    # max(x, 0) is the same selection in one pass without a mask (and maps -0.0 to 0.0 too).
-    y = np.maximum(x, 0) if threshold == 0 else np.where(x > threshold, x, 0)
+    if threshold == 0:
+        # max(x, 0) is the selection without a mask, but which zero it keeps for -0.0 depends on
+        # the dtype and numpy's SIMD path; adding +0.0 turns -0.0 into +0.0 (0 is not > -0.0).
+        y = np.asarray(np.maximum(x, 0))
+        np.add(y, 0, out=y)
+    else:
+        y = np.where(x > threshold, x, 0)
     if max_value is not None:
         # clip_by_value applies the maximum after the minimum: a negative max_value clips to 0.
         y = np.maximum(np.minimum(y, max_value), 0)

@@ -249,6 +249,26 @@ def test_negative_zero_keeps_its_sign(name: str, params: dict[str, object], dtyp
     assert y[1] == 0 and not np.signbit(y[1]), f"{name}(0.0) = {y[1]!r}"
 
 
+# Zero from the left (x <= threshold gives 0): -0.0 gives +0.0 in every dtype, whatever zero
+# numpy's maximum keeps on its SIMD path.
+ZERO_ON_THE_LEFT = [
+    ("relu", {}),
+    ("relu", {"alpha": 0.1}),
+    ("relu", {"max_value": 3.0}),
+    ("ReLU", {}),
+    ("relu6", {}),
+    ("ThresholdedReLU", {"theta": 0.0}),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "params"), ZERO_ON_THE_LEFT, ids=[f"{n}{p or ''}" for n, p in ZERO_ON_THE_LEFT])
+@pytest.mark.parametrize("size", [1, 40])  # scalar and SIMD loops
+def test_negative_zero_gives_positive_zero(name: str, params: dict[str, object], dtype: str, size: int) -> None:
+    y = run(name, [-0.0] * size, params, dtype)
+    assert not np.signbit(y).any(), f"{name}(-0.0) = {y[:3]!r}"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ELEMENTWISE_CASES, ids=[case.id for case in ELEMENTWISE_CASES])
 def test_both_zeros_give_the_same_value(case: Case, dtype: str) -> None:
