@@ -28,19 +28,23 @@ import ast
 import io
 import itertools
 import tokenize
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.special
 
-from app.errors import InvalidExpression, InvalidParameter
+from app.errors import ErrorItem, InvalidExpression, InvalidParameter
 from app.numerics import elementwise
 from app.numerics.dtypes import DTYPES, wide_dtype
 from app.numerics.gradients import GRADIENTS, broadcast_upstream
 from app.numerics.registry import REGISTRY, ActivationSpec
 
 Array = np.ndarray
+
+CUSTOM = "custom"  # the catalogue name of custom activations
+CUSTOM_SUMMARY = "A custom activation: an expression in x (the seed's 'any callable can be an activation')."
+CUSTOM_KERAS_REFERENCE = "tf.keras.activations.get(callable): any callable is an activation"
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 64
@@ -558,6 +562,21 @@ class ExpressionResult:
 
     expression: Expression
     values: np.ndarray
+
+
+def custom_expression(params: Mapping[str, object]) -> str:
+    """The `expression` of a custom activation's parameters, the only one it takes (else 422)."""
+    for key in params:
+        if key != "expression":
+            msg = f"'{CUSTOM}' has no parameter '{key[:40]}' (its parameters: expression)"
+            raise InvalidParameter(msg, [ErrorItem((key,), msg)])
+    expression = params.get("expression")
+    if expression is None:
+        msg = f"'{CUSTOM}' requires the parameter 'expression', e.g. \"x * sigmoid(1.702 * x)\""
+        raise InvalidParameter(msg, [ErrorItem(("expression",), msg)])
+    if not isinstance(expression, str):
+        raise InvalidExpression("'expression' must be a string", 1)
+    return expression
 
 
 def evaluate_expression(source: str, x: np.ndarray, dtype: str = "float32") -> ExpressionResult:

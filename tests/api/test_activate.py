@@ -161,3 +161,61 @@ def test_every_activation_answers(client: TestClient, spec: object) -> None:
     assert payload["activation"] == name
     assert payload["shape"] == ([2, 2] if name == "glu" else [2, 4])
     assert set(payload["params"]) == {param.name for param in spec.params}  # type: ignore[attr-defined]
+
+
+# --- custom expressions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize(
+    ("expression", "builtin", "params"),
+    [
+        ("relu(x)", "relu", {}),
+        ("x * sigmoid(x)", "swish", {}),
+        ("relu(x, alpha=0.1, max_value=6)", "relu", {"alpha": 0.1, "max_value": 6}),
+        ("where(x > 0, x, 0.3 * x)", "LeakyReLU", {}),
+    ],
+)
+def test_custom_expressions_equal_the_builtins(
+    client: TestClient, expression: str, builtin: str, params: dict[str, object], dtype: str
+) -> None:
+    x = [[-3.5, -1.0, -0.25, 0.0, 0.5, 2.0, 7.0, 1e3]]
+    custom = client.post("/activate/custom", json={"x": x, "expression": expression, "dtype": dtype})
+    assert custom.status_code == 200, custom.text
+    reference = client.post(f"/activate/{builtin}", json={"x": x, "dtype": dtype, **params})
+    body = custom.json()
+    assert (body["activation"], body["params"]) == ("custom", {"expression": expression})
+    assert body["y"] == reference.json()["y"]
+    assert custom.headers["x-shape"] == "1,8"
+
+
+def test_custom_over_npy_takes_the_expression_from_the_query(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([-2.0, 3.0], dtype=np.float32))
+    response = client.post(
+        "/activate/custom",
+        params={"expression": '"maximum(x, 0) * 2"'},
+        content=buffer.getvalue(),
+        headers={"content-type": "application/x-npy", "accept": "application/x-npy"},
+    )
+    assert response.status_code == 200, response.text
+    assert np.load(io.BytesIO(response.content)).tolist() == [0.0, 6.0]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "needle"),
+    [
+        ({"x": [1.0]}, ["body", "expression"], "requires the parameter 'expression'"),
+        ({"x": [1.0], "expression": 3}, ["body", "expression"], "must be a string"),
+        ({"x": [1.0], "expression": "x.__class__"}, ["body", "expression"], "column"),
+        ({"x": [1.0], "expression": "x", "alpha": 1}, ["body", "alpha"], "no parameter 'alpha'"),
+    ],
+)
+def test_custom_errors_name_the_parameter(
+    client: TestClient, body: dict[str, object], loc: list[object], needle: str
+) -> None:
+    response = client.post("/activate/custom", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["loc"] == loc
+    assert needle in problem["detail"]

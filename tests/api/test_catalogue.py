@@ -15,7 +15,7 @@ def test_listing_has_every_canonical_entry(client: TestClient) -> None:
     response = client.get("/activations")
     assert response.status_code == 200
     entries = response.json()["activations"]
-    assert [entry["name"] for entry in entries] == [spec.name for spec in REGISTRY]
+    assert [entry["name"] for entry in entries] == [*(spec.name for spec in REGISTRY), "custom"]
     for entry in entries:
         assert set(entry) == FIELDS
         assert entry["summary"] and entry["formula"] and entry["keras_reference"]
@@ -48,3 +48,11 @@ def test_health_and_readiness(client: TestClient) -> None:
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["version"]
     assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_custom_is_listed_with_its_grammar(client: TestClient) -> None:
+    custom = client.get("/activations/custom")
+    assert custom.status_code == 200
+    entry = custom.json()
+    assert "where(condition, expression, expression)" in entry["formula"]
+    assert [(param["name"], param["required"]) for param in entry["params"]] == [("expression", True)]

@@ -41,6 +41,7 @@ from app.core.config import Settings
 from app.errors import ErrorItem, InvalidBody, InvalidParameter, InvalidTensor, ServiceError
 from app.numerics import DTYPES, REGISTRY, evaluate
 from app.numerics.dtypes import DEFAULT_DTYPE, dtype_name
+from app.numerics.expressions import CUSTOM, custom_expression, evaluate_expression
 
 _JSON_MEDIA, _NPY_MEDIA = JSON_TYPE.encode(), NPY_TYPE.encode()
 # Bodies above this size are handled off the event loop.
@@ -70,7 +71,7 @@ async def activate_tensor(
     name: str, head: RequestHead, receive: Receive, query_string: bytes, settings: Settings
 ) -> BytesResponse:
     """The endpoint's work on the raw ASGI request, as the ASGI front (app.api.hot_path) calls it."""
-    spec = REGISTRY.get(name)
+    name = CUSTOM if name == CUSTOM else REGISTRY.get(name).name
     in_format = request_format(head.content_type)
     response_format(head.accept)  # a 406 before the body is read, whatever the dtype turns out to be
     # The body travels in a list that compute_response empties: no frame keeps it alive, so its
@@ -79,8 +80,8 @@ async def activate_tensor(
     # Parsed as Starlette parses query strings.
     query = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if in_format == "npy" else []
     if len(bodies[0]) <= INLINE_BODY_BYTES:
-        return compute_response(spec.name, bodies, in_format, head.accept, query, settings)
-    return await to_thread.run_sync(compute_response, spec.name, bodies, in_format, head.accept, query, settings)
+        return compute_response(name, bodies, in_format, head.accept, query, settings)
+    return await to_thread.run_sync(compute_response, name, bodies, in_format, head.accept, query, settings)
 
 
 def compute_response(
@@ -97,18 +98,22 @@ def compute_response(
     del body
     dtype = decoded.dtype
     out_format = response_format(accept, npy=dtype != "bfloat16")
+    params: dict[str, object]
     try:
-        result = evaluate(name, decoded.x, decoded.params, dtype)
+        if name == CUSTOM:
+            expression = custom_expression(decoded.params)
+            y = evaluate_expression(expression, decoded.x, dtype).values
+            activation, params = CUSTOM, {"expression": expression}
+        else:
+            result = evaluate(name, decoded.x, decoded.params, dtype)
+            activation, params, y = result.spec.name, result.params, result.y
     except ServiceError as exc:
         raise _prefixed(exc, decoded) from None
     del decoded
-    y = result.y
     headers = tensor_headers(y, dtype)
     if out_format == "npy":
         return BytesResponse(encode_npy(y), _NPY_MEDIA, headers)
-    head = orjson.dumps(
-        {"activation": result.spec.name, "params": result.params, "dtype": dtype, "shape": list(y.shape)}
-    )
+    head = orjson.dumps({"activation": activation, "params": params, "dtype": dtype, "shape": list(y.shape)})
     return BytesResponse(head[:-1] + b',"y":' + encode_json_tensor(y) + b"}", _JSON_MEDIA, headers)
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.numerics import REGISTRY, ActivationSpec
+from app.numerics.expressions import CUSTOM, CUSTOM_KERAS_REFERENCE, CUSTOM_SUMMARY, GRAMMAR, MAX_LENGTH
 from app.numerics.params import ParamSpec
 
 router = APIRouter(tags=["catalogue"])
@@ -71,13 +72,36 @@ def activation_info(spec: ActivationSpec) -> ActivationInfo:
     )
 
 
+def custom_info() -> ActivationInfo:
+    """The `custom` entry: an expression in x, with its grammar as the formula."""
+    return ActivationInfo(
+        name=CUSTOM,
+        aliases=[],
+        summary=CUSTOM_SUMMARY,
+        formula=GRAMMAR,
+        elementwise=True,
+        params=[
+            ParamInfo(
+                name="expression",
+                type="string",
+                default=None,
+                required=True,
+                constraints=[f"at most {MAX_LENGTH} characters", "the grammar in `formula`"],
+                description='The activation as an expression in x, e.g. "x * sigmoid(1.702 * x)".',
+            )
+        ],
+        keras_reference=CUSTOM_KERAS_REFERENCE,
+        tf_differences=[],
+    )
+
+
 @router.api_route("/activations", methods=["GET", "HEAD"], response_model=Catalogue)
 def read_activations() -> Catalogue:
     """List every activation with its parameters, formula and differences from TensorFlow."""
-    return Catalogue(activations=[activation_info(spec) for spec in REGISTRY])
+    return Catalogue(activations=[*(activation_info(spec) for spec in REGISTRY), custom_info()])
 
 
 @router.api_route("/activations/{name}", methods=["GET", "HEAD"], response_model=ActivationInfo)
 def read_activation(name: str) -> ActivationInfo:
     """Describe one activation (an alias resolves to its canonical entry)."""
-    return activation_info(REGISTRY.get(name))
+    return custom_info() if name == CUSTOM else activation_info(REGISTRY.get(name))

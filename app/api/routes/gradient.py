@@ -29,12 +29,10 @@ from app.api.routes.activate import (
 from app.codecs.json_tensor import check_json_element_budget, decode_json_tensor, encode_json_tensor, parse_json_body
 from app.codecs.npy_tensor import encode_npy
 from app.core.config import Settings
-from app.errors import ErrorItem, InvalidBody, InvalidExpression, InvalidParameter, InvalidTensor, ServiceError
+from app.errors import ErrorItem, InvalidBody, InvalidTensor, ServiceError
 from app.numerics import DTYPES, REGISTRY, evaluate_gradient
 from app.numerics.dtypes import DEFAULT_DTYPE
-from app.numerics.expressions import evaluate_expression_gradient
-
-CUSTOM = "custom"
+from app.numerics.expressions import CUSTOM, custom_expression, evaluate_expression_gradient
 
 
 async def compute_gradient(request: Request) -> BytesResponse:
@@ -79,17 +77,7 @@ def _compute(name: str, decoded: ActivationRequest, dy: np.ndarray | None) -> tu
     if name != CUSTOM:
         result = evaluate_gradient(name, decoded.x, dy, decoded.params, decoded.dtype)
         return result.spec.name, result.params, result.dx
-    params = dict(decoded.params)
-    expression = params.pop("expression", None)
-    if params:
-        key = next(iter(params))
-        msg = f"'custom' has no parameter '{key}' (its parameters: expression)"
-        raise InvalidParameter(msg, [ErrorItem((key,), msg)])
-    if expression is None:
-        msg = "'custom' requires the parameter 'expression'"
-        raise InvalidParameter(msg, [ErrorItem(("expression",), msg)])
-    if not isinstance(expression, str):
-        raise InvalidExpression("'expression' must be a string", 1)
+    expression = custom_expression(decoded.params)
     found = evaluate_expression_gradient(expression, decoded.x, dy, decoded.dtype)
     return CUSTOM, {"expression": expression}, found.values
 
