@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import orjson
 import pytest
 from starlette.testclient import TestClient
@@ -27,3 +30,13 @@ def test_environment_overrides_the_limits(monkeypatch: pytest.MonkeyPatch) -> No
         assert client.post("/activate/relu", content=orjson.dumps({"x": [1, 2, 3]})).status_code == 200
         assert client.post("/activate/relu", content=orjson.dumps({"x": [1, 2, 3, 4]})).status_code == 413
     assert Settings().log_level == "warning"
+
+
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `ACTIVATIONS_(\w+)` \| `([^`]*)`", readme, re.MULTILINE))
+    for name, field in Settings.model_fields.items():
+        assert name.upper() in rows, f"ACTIVATIONS_{name.upper()} is missing from the README's settings table"
+        default = field.default
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        assert rows[name.upper()] == shown, f"ACTIVATIONS_{name.upper()}: README says {rows[name.upper()]!r}"
