@@ -19,13 +19,13 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.numerics import REGISTRY
-from app.observability.logs import ACCESS_LOGGER, REQUEST_ID
+from app.observability.logs import REQUEST_ID, AccessLog
 from app.observability.metrics import IN_FLIGHT, RequestMetrics
 
 _USABLE_ID = re.compile(rb"[!-~]{1,128}")
 _CLIENT_CLOSED = 499
 
-access_log = logging.getLogger(ACCESS_LOGGER)
+access_log = AccessLog()
 
 # Path prefix -> endpoint label; the activation name follows the prefix.
 _NAMED = (("/activate/", "activate"), ("/gradient/", "gradient"), ("/v2/models/", "v2"))
@@ -105,14 +105,11 @@ class Instrumented:
                 IN_FLIGHT.dec()
                 elements = 0 if shape is None or status != 200 else math.prod(int(n) for n in shape.split(b",") if n)
                 self.metrics.record(endpoint, activation, status, seconds, elements)
-            if access_log.isEnabledFor(logging.INFO):
+            if access_log.logger.isEnabledFor(logging.INFO):
                 client = scope.get("client")
-                access_log.info(
-                    "%s %s %d",
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    extra={
+                access_log.write(
+                    f"{scope['method']} {scope['path']} {status}",
+                    {
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,

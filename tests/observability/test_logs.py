@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from app.observability.logs import REQUEST_ID, JsonFormatter, TextFormatter
+from app.observability.logs import REQUEST_ID, BufferedStderrHandler, JsonFormatter, TextFormatter
 from tests.servers import running_server
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -126,3 +127,34 @@ def test_the_server_writes_text_lines_when_asked(tmp_path: Path) -> None:
         httpx.post(f"{base}/activate/relu", json={"x": [1.0]}, headers={"x-request-id": "e2e-2"}, timeout=10)
         lines = _log_lines(tmp_path / "server.log", "[e2e-2]")
     assert "app.access [e2e-2] POST /activate/relu 200" in lines[0]
+
+
+def test_buffered_lines_reach_stderr_soon_and_all_at_flush(capfd: pytest.CaptureFixture[str]) -> None:
+    handler = BufferedStderrHandler(interval=0.05, capacity=1 << 20)
+    handler.write_line("first")
+    deadline = time.monotonic() + 5
+    seen = ""
+    while "first" not in seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+        seen += capfd.readouterr().err
+    assert seen == "first\n"
+    for index in range(3):
+        handler.write_line(f"line {index}")
+    handler.flush()  # what logging.shutdown does at exit
+    assert capfd.readouterr().err == "line 0\nline 1\nline 2\n"
+
+
+def test_a_full_buffer_is_written_at_once(capfd: pytest.CaptureFixture[str]) -> None:
+    handler = BufferedStderrHandler(interval=60, capacity=10)
+    handler.write_line("0123456789")
+    assert capfd.readouterr().err == "0123456789\n"
+
+
+def test_json_lines_carry_the_traceback() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("app.errors", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "error"
+    assert "ValueError: boom" in entry["exc_info"]
