@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import http.client
 import io
@@ -960,6 +961,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown peers: {', '.join(sorted(unknown))}")
     if args.setup:
         setup(settings)
+        # wrk may have been installed just now.
+        settings.load = dataclasses.replace(settings.load, tool="wrk" if shutil.which("wrk") else "httpx")
     if settings.load.tool != "wrk":
         print(
             "warning: wrk not found (apt-get install wrk, or --setup): small requests use httpx, slower",
