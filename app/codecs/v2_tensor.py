@@ -83,8 +83,9 @@ BINARY_ONLY: Final = frozenset({"BF16"})
 PROTOCOL_PARAMETERS: Final = frozenset(
     {"binary_data_output", "sequence_id", "sequence_start", "sequence_end", "priority", "timeout", "headers"}
 )
-# A request names each input once; a model here has at most three (x, alpha, mask), so no valid
-# JSON request holds more than this many tensors' worth of values in its "inputs".
+# A request names each input once; a model here has at most three (x; PReLU's alpha or Softmax's
+# mask; the upstream gradient dy), so no valid JSON request holds more than this many tensors'
+# worth of values in its "inputs".
 _MAX_TENSORS: Final = 3
 _MAX_SHAPE_VALUES: Final = 64 * _MAX_TENSORS
 

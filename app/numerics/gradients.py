@@ -31,7 +31,7 @@ import numpy as np
 
 from app.errors import ErrorItem, InvalidTensor
 from app.numerics import axiswise, elementwise
-from app.numerics.dtypes import DTYPES, wide_dtype
+from app.numerics.dtypes import BFLOAT16, DTYPES, wide_dtype
 from app.numerics.registry import REGISTRY, ActivationSpec, _check_against_tensor
 
 Array = np.ndarray
@@ -440,11 +440,11 @@ def evaluate_gradient(
 
 
 def broadcast_upstream(dy: np.ndarray | None, shape: tuple[int, ...], out_dtype: np.dtype) -> np.ndarray:
-    """dy rounded to the dtype and broadcast to the result's shape; ones when absent."""
+    """dy (of any integer or float dtype) rounded to the dtype and broadcast to the result's shape; ones when absent."""
     if dy is None:
         return np.ones(shape, dtype=out_dtype)
     dy = np.asarray(dy)
-    if dy.dtype.kind not in "iuf" and dy.dtype != out_dtype:
+    if dy.dtype.kind not in "iuf" and dy.dtype != BFLOAT16:
         msg = f"dy must hold numbers, got {dy.dtype.name}"
         raise InvalidTensor(msg, [ErrorItem(("dy",), msg)])
     try:

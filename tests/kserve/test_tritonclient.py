@@ -1,7 +1,8 @@
 """End to end: the real tritonclient (sync and async) against a real uvicorn process.
 
 Every value is checked against the native `POST /activate/{name}` of the same server: the two
-APIs share one core, one registry and one set of limits, so they must agree bit for bit.
+APIs share one core, one registry and one set of limits, so they must agree bit for bit. The
+gradient and custom models are in test_gradient_and_custom.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import gzip
 import math
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,14 +24,18 @@ from tritonclient.utils import InferenceServerException
 
 from app import __version__
 from app.numerics import REGISTRY, ActivationSpec
-from tests.kserve.clients import output_array, v2_input
-from tests.servers import running_server
+from tests.kserve.clients import (
+    DTYPES,
+    MAX_BODY_BYTES,
+    MAX_ELEMENTS,
+    assert_identical,
+    native,
+    output_array,
+    v2_input,
+)
 
 pytestmark = pytest.mark.e2e
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
-MAX_ELEMENTS = 1 << 20
-DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
 # (dtype, binary): BF16 is binary only (tritonclient refuses it in JSON).
 ENCODINGS = [(name, binary) for name in DTYPES for binary in (True, False) if binary or name != "bfloat16"]
 ENCODING_IDS = [f"{name}-{'binary' if binary else 'json'}" for name, binary in ENCODINGS]
@@ -39,52 +43,6 @@ ENCODING_IDS = [f"{name}-{'binary' if binary else 'json'}" for name, binary in E
 REQUIRED = {"threshold": 0.25, "default_value": -2.0}
 SPECS = list(REGISTRY)
 X = [[-2.5, -0.75, -0.0, 0.3], [1.0, math.nan, math.inf, -math.inf]]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """host:port of a server with small limits, so that going over them is cheap."""
-    settings = {"max_body_bytes": str(MAX_BODY_BYTES), "max_elements": str(MAX_ELEMENTS)}
-    with running_server(tmp_path_factory.mktemp("kserve"), **settings) as base:
-        yield base.removeprefix("http://")
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Iterator[triton.InferenceServerClient]:
-    with triton.InferenceServerClient(server, network_timeout=30) as sync_client:
-        yield sync_client
-
-
-@pytest.fixture(scope="module")
-def http(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://{server}", timeout=30) as plain:
-        yield plain
-
-
-def _strict(array: np.ndarray) -> object:
-    """`array` as nested lists for the native API: non-finite values as its strings."""
-    cells = array.astype(np.float64).astype(object)
-    wide = array.astype(np.float64)
-    cells[np.isnan(wide)] = "NaN"
-    cells[wide == math.inf] = "Infinity"
-    cells[wide == -math.inf] = "-Infinity"
-    return cells.tolist()
-
-
-def native(http: httpx.Client, name: str, x: np.ndarray, dtype: str, **params: Any) -> np.ndarray:
-    """y from POST /activate/{name} (JSON: its shortest decimals read back to the same values)."""
-    body = {"x": _strict(x), "dtype": dtype, **params}
-    response = http.post(f"/activate/{name}", content=orjson.dumps(body), headers={"content-type": "application/json"})
-    assert response.status_code == 200, response.text
-    return np.array(response.json()["y"], dtype=np.float64).astype(DTYPES[dtype])
-
-
-def assert_identical(got: np.ndarray, want: np.ndarray) -> None:
-    """Same dtype, shape and bits (any NaN equals any NaN: the native JSON has one NaN)."""
-    assert got.dtype == want.dtype and got.shape == want.shape
-    nan = np.isnan(got.astype(np.float64))
-    np.testing.assert_array_equal(nan, np.isnan(want.astype(np.float64)))
-    assert got[~nan].tobytes() == want[~nan].tobytes()
 
 
 def _required(spec: ActivationSpec) -> dict[str, Any]:
@@ -113,8 +71,9 @@ def test_every_name_is_a_ready_model_with_registry_metadata(client: triton.Infer
         assert metadata["name"] == spec.name
         assert metadata["versions"] == ["1"]
         tensor_params = [param.name for param in spec.params if param.kind in ("tensor", "mask")]
-        assert [tensor["name"] for tensor in metadata["inputs"]] == ["x", *tensor_params]
-        assert [tensor["name"] for tensor in metadata["outputs"]] == ["y"]
+        assert [tensor["name"] for tensor in metadata["inputs"]] == ["x", *tensor_params, "dy"]
+        assert [tensor["name"] for tensor in metadata["outputs"]] == ["y", "dx"]
+        assert [param["name"] for param in metadata["request_parameters"]] == ["gradient"]
         x = metadata["inputs"][0]
         assert x["datatype"] == "FP32" and set(x["parameters"]["datatypes"].split(",")) >= {"FP16", "BF16", "FP64"}
         assert all(size == -1 for size in x["shape"]) and len(x["shape"]) == max(spec.min_rank, 1)
@@ -266,7 +225,9 @@ def test_bf16_output_has_no_json_form(client: triton.InferenceServerClient) -> N
 
 
 def test_unknown_output_is_400(client: triton.InferenceServerClient) -> None:
-    with pytest.raises(InferenceServerException, match="no output 'output0'; the only output is 'y'") as caught:
+    with pytest.raises(
+        InferenceServerException, match="no output 'output0'; the outputs are 'y' \\(the activation\\) and 'dx'"
+    ) as caught:
         client.infer("relu", [v2_input("x", np.ones(2, np.float32))], outputs=[triton.InferRequestedOutput("output0")])
     assert caught.value.status() == "400"
 
@@ -454,7 +415,11 @@ def test_async_client(server: str, http: httpx.Client) -> None:
             assert await aio.is_server_ready()
             assert (await aio.get_server_metadata())["version"] == __version__
             assert await aio.is_model_ready("Softmax")
-            assert [tensor["name"] for tensor in (await aio.get_model_metadata("Softmax"))["inputs"]] == ["x", "mask"]
+            assert [tensor["name"] for tensor in (await aio.get_model_metadata("Softmax"))["inputs"]] == [
+                "x",
+                "mask",
+                "dy",
+            ]
             x = np.linspace(-3, 3, 2048, dtype=np.float32).reshape(32, 64)
             mask = np.arange(64) % 3 != 0
             for binary in (True, False):

@@ -1,15 +1,22 @@
-"""KServe v2 / Open Inference Protocol: every catalogue entry (aliases included) is a model.
+"""KServe v2 / Open Inference Protocol: every catalogue entry (aliases included) is a model, and so is `custom`.
 
 `GET /v2`, `/v2/health/live`, `/v2/health/ready`, `/v2/models/{name}[/versions/{v}]` and its
 `/ready` are FastAPI routes; `POST /v2/models/{name}[/versions/{v}]/infer` is a plain Starlette
 endpoint (no dependency injection, SPEC section 6) that answers its own errors as
 `{"error": ...}`, so it can be served from an ASGI front as it is. The input is `x`; PReLU's
-`alpha` and Softmax's `mask` are further inputs; scalar parameters are request `parameters`;
-the output is `y`. Every model has the one version "1". The numbers, the limits and the
-parameter validation are the native API's: `app.numerics.evaluate`, `Settings`, `read_body`.
+`alpha` and Softmax's `mask` are further inputs; scalar parameters are request `parameters`.
+Every model has two outputs: `y`, the activation, and `dx`, the vector-Jacobian product of
+`POST /gradient/{name}` with the optional input `dy` as the upstream gradient. A request gets the
+outputs it lists in `outputs`; without that list it gets `y`, or `dx` when the request parameter
+`gradient` is true. The model `custom` takes its expression as the request parameter
+`expression`. Every model has the one version "1". The numbers, the limits and the parameter
+validation are the native API's: `evaluate`, `evaluate_gradient`, the expression evaluators,
+`Settings`, `read_body`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from anyio import to_thread
@@ -23,7 +30,7 @@ from app.api.compression import MIN_COMPRESS_BYTES, accepted_encoding, compress_
 from app.api.problems import v2_error_response
 from app.api.responses import BytesResponse, tensor_headers
 from app.api.routes.activate import INLINE_BODY_BYTES
-from app.api.routes.catalogue import param_info
+from app.api.routes.catalogue import ParamInfo, custom_info, param_info
 from app.codecs.v2_tensor import (
     BINARY_ONLY,
     DATATYPE_OF_DTYPE,
@@ -36,7 +43,15 @@ from app.codecs.v2_tensor import (
 )
 from app.core.config import Settings
 from app.errors import ErrorItem, InvalidBody, InvalidParameter, InvalidTensor, NotFound, ServiceError
-from app.numerics import REGISTRY, ActivationSpec, evaluate
+from app.numerics import REGISTRY, ActivationSpec, evaluate, evaluate_gradient
+from app.numerics.expressions import (
+    CUSTOM,
+    CUSTOM_SUMMARY,
+    GRAMMAR,
+    custom_expression,
+    evaluate_expression,
+    evaluate_expression_gradient,
+)
 
 SERVER_NAME = "activation-service"
 MODEL_VERSION = "1"
@@ -44,6 +59,10 @@ PLATFORM = "activation-service"
 # The protocol extensions implemented (names as Triton lists them in its server metadata).
 EXTENSIONS = ("binary_tensor_data", "parameters")
 INPUT, OUTPUT = "x", "y"
+UPSTREAM, GRADIENT_OUTPUT = "dy", "dx"
+OUTPUTS = (OUTPUT, GRADIENT_OUTPUT)
+# The request parameter that asks for dx instead of y when the request lists no outputs.
+GRADIENT = "gradient"
 _TENSOR_PARAM_KINDS = ("tensor", "mask")
 _X_DATATYPES = ",".join(name for name in V2_DATATYPES if name != "BOOL")
 _Y_DATATYPES = ",".join(FLOAT_DATATYPES)
@@ -52,13 +71,37 @@ _JSON_MEDIA, _OCTET_STREAM = b"application/json", b"application/octet-stream"
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
 
 
-def resolve_model(name: str, version: str | None) -> ActivationSpec:
-    """The spec of model `name` (a canonical name or an alias); 404 for other versions than "1"."""
-    spec = REGISTRY.get(name)
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A v2 model: a catalogue entry (`spec`) or the custom model (`spec` None), with its input names."""
+
+    name: str  # canonical
+    spec: ActivationSpec | None
+    tensor_params: tuple[str, ...]  # the activation's tensor-valued parameters, which are inputs too
+    inputs: tuple[str, ...]  # every input the model accepts
+
+
+def _model(name: str, spec: ActivationSpec | None) -> Model:
+    params = () if spec is None else tuple(p.name for p in spec.params if p.kind in _TENSOR_PARAM_KINDS)
+    return Model(name, spec, params, (INPUT, *params, UPSTREAM))
+
+
+# Every name a request may use (aliases too) -> its model, built once: the infer path only looks up.
+MODELS: dict[str, Model] = {
+    name: _model(spec.name, spec) for spec in REGISTRY for name in (spec.name, *spec.aliases)
+} | {CUSTOM: _model(CUSTOM, None)}
+
+
+def resolve_model(name: str, version: str | None) -> Model:
+    """The model `name` (a canonical name, an alias or `custom`); 404 for other versions than "1"."""
+    model = MODELS.get(name)
+    if model is None:
+        REGISTRY.get(name)  # raises UnknownActivation, whose detail suggests the closest name
+        raise AssertionError("MODELS holds every registry name")  # pragma: no cover
     if version is not None and version != MODEL_VERSION:
         msg = f"Model '{name[:100]}' has no version '{version[:40]}'; its only version is '{MODEL_VERSION}'."
         raise NotFound(msg)
-    return spec
+    return model
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,14 +150,31 @@ def read_model_version_ready(name: str, version: str) -> dict[str, object]:
     return {"name": resolve_model(name, version).name, "ready": True}
 
 
-def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
-    """The v2 metadata of a model, from its registry entry.
+_GRADIENT_INFO = ParamInfo(
+    name=GRADIENT,
+    type="boolean",
+    default=False,
+    required=False,
+    constraints=[],
+    description=(
+        f"true: the output is '{GRADIENT_OUTPUT}' instead of '{OUTPUT}' when the request lists no outputs "
+        f"(listing '{GRADIENT_OUTPUT}' in 'outputs' does the same)."
+    ),
+)
+
+
+def model_metadata(model: Model, max_rank: int) -> dict[str, object]:
+    """The v2 metadata of a model, from its registry entry (or the custom entry of the catalogue).
 
     Shapes are -1 per dimension of the smallest rank the model takes (the real rank varies, up
-    to `max_rank`); each tensor's `parameters` list the datatypes it accepts. Scalar activation
-    parameters, sent as request `parameters`, are documented in `activation_parameters`.
+    to `max_rank`); each tensor's `parameters` list the datatypes it accepts. The activation's
+    scalar parameters, sent as request `parameters`, are documented in `activation_parameters`,
+    the service's own (`gradient`) in `request_parameters`.
     """
-    shape = [-1] * max(spec.min_rank, 1)
+    spec = model.spec
+    min_rank = 0 if spec is None else spec.min_rank
+    shape = [-1] * max(min_rank, 1)
+    y_shape = "the shape of x unless the formula changes it (glu halves its axis)"
     inputs: list[dict[str, object]] = [
         {
             "name": INPUT,
@@ -122,13 +182,13 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
             "shape": shape,
             "parameters": {
                 "datatypes": _X_DATATYPES,
-                "min_rank": spec.min_rank,
+                "min_rank": min_rank,
                 "max_rank": max_rank,
                 "description": "The tensor; integers are computed in FP32, BF16 is binary only.",
             },
         }
     ]
-    for param in spec.params:
+    for param in () if spec is None else spec.params:
         if param.kind in _TENSOR_PARAM_KINDS:
             inputs.append(
                 {
@@ -142,6 +202,21 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
                     },
                 }
             )
+    inputs.append(
+        {
+            "name": UPSTREAM,
+            "datatype": "FP32",
+            "shape": shape,
+            "parameters": {
+                "datatypes": _X_DATATYPES,
+                "optional": True,
+                "description": (
+                    f"The upstream gradient of '{GRADIENT_OUTPUT}' (default ones): {y_shape}, or broadcastable "
+                    f"to it; rounded to the datatype of the result. Only with the output '{GRADIENT_OUTPUT}'."
+                ),
+            },
+        }
+    )
     outputs = [
         {
             "name": OUTPUT,
@@ -149,22 +224,40 @@ def model_metadata(spec: ActivationSpec, max_rank: int) -> dict[str, object]:
             "shape": shape,
             "parameters": {
                 "datatypes": _Y_DATATYPES,
-                "description": "The datatype of x (FP32 for integer x); the shape of x unless the formula changes it.",
+                "description": f"The activation: the datatype of x (FP32 for integer x); {y_shape}.",
             },
-        }
+        },
+        {
+            "name": GRADIENT_OUTPUT,
+            "datatype": "FP32",
+            "shape": shape,
+            "parameters": {
+                "datatypes": _Y_DATATYPES,
+                "description": (
+                    f"The vector-Jacobian product dy^T J(x), as POST /gradient/{model.name} gives it: the datatype "
+                    f"of {OUTPUT}, the shape of x. Returned when 'outputs' lists it or the request parameter "
+                    f"'{GRADIENT}' is true."
+                ),
+            },
+        },
     ]
+    if spec is None:
+        custom = custom_info()
+        summary, formula, aliases, params = CUSTOM_SUMMARY, GRAMMAR, [], [p.model_dump() for p in custom.params]
+    else:
+        summary, formula, aliases = spec.summary, spec.formula, list(spec.aliases)
+        params = [param_info(param).model_dump() for param in spec.params if param.kind not in _TENSOR_PARAM_KINDS]
     return {
-        "name": spec.name,
+        "name": model.name,
         "versions": [MODEL_VERSION],
         "platform": PLATFORM,
-        "summary": spec.summary,
-        "formula": spec.formula,
+        "summary": summary,
+        "formula": formula,
         "inputs": inputs,
         "outputs": outputs,
-        "aliases": list(spec.aliases),
-        "activation_parameters": [
-            param_info(param).model_dump() for param in spec.params if param.kind not in _TENSOR_PARAM_KINDS
-        ],
+        "aliases": aliases,
+        "activation_parameters": params,
+        "request_parameters": [_GRADIENT_INFO.model_dump()],
     }
 
 
@@ -177,36 +270,39 @@ async def infer(request: Request) -> Response | BytesResponse:
     try:
         settings: Settings = request.app.state.settings
         path = request.path_params
-        spec = resolve_model(path["name"], path.get("version"))
+        model = resolve_model(path["name"], path.get("version"))
         # The body travels in a list that compute_infer_response empties (see activate.py).
         bodies = [await read_body(request, settings.max_body_bytes)]
         header_length = request.headers.get("inference-header-content-length")
         encoding = accepted_encoding(request.headers.get("accept-encoding"))
         if len(bodies[0]) <= INLINE_BODY_BYTES:
-            return compute_infer_response(spec, bodies, header_length, encoding, settings)
-        return await to_thread.run_sync(compute_infer_response, spec, bodies, header_length, encoding, settings)
+            return compute_infer_response(model, bodies, header_length, encoding, settings)
+        return await to_thread.run_sync(compute_infer_response, model, bodies, header_length, encoding, settings)
     except ServiceError as exc:
         return v2_error_response(exc)
 
 
 def compute_infer_response(
-    spec: ActivationSpec, bodies: list[bytes], header_length: str | None, encoding: str | None, settings: Settings
+    model: Model, bodies: list[bytes], header_length: str | None, encoding: str | None, settings: Settings
 ) -> BytesResponse:
     """Decode the body taken out of `bodies`, compute, encode (and compress when asked)."""
     decoded = decode_infer_request(
         bodies.pop(), header_length, max_elements=settings.max_elements, max_rank=settings.max_rank
     )
-    x, dtype, params = _model_arguments(spec, decoded)
-    binary = _output_is_binary(decoded)
-    if not binary and DATATYPE_OF_DTYPE[dtype] in BINARY_ONLY:
-        msg = f"A {DATATYPE_OF_DTYPE[dtype]} output has no JSON form: ask for binary_data (tritonclient does)."
+    outputs = _requested_outputs(decoded)
+    arguments = _model_arguments(model, decoded, any(name == GRADIENT_OUTPUT for name, _ in outputs))
+    dtype = arguments.dtype
+    datatype = DATATYPE_OF_DTYPE[dtype]
+    if datatype in BINARY_ONLY and not all(binary for _, binary in outputs):
+        msg = f"A {datatype} output has no JSON form: ask for binary_data (tritonclient does)."
         raise InvalidBody(msg)
     request_id = decoded.id
-    y = evaluate(spec.name, x, params, dtype).y
-    del decoded, x, params
-    body, json_length = encode_infer_response(spec.name, MODEL_VERSION, request_id, [OutputTensor(OUTPUT, y, binary)])
-    # X-Shape and X-Dtype as on /activate (they also feed the elements-computed metric).
-    headers = [(b"vary", b"Accept-Encoding"), *tensor_headers(y, dtype)]
+    del decoded
+    tensors = [OutputTensor(name, _compute(model, name, arguments), binary) for name, binary in outputs]
+    del arguments
+    body, json_length = encode_infer_response(model.name, MODEL_VERSION, request_id, tensors)
+    # X-Shape and X-Dtype of the first output, as on /activate (they also feed the elements-computed metric).
+    headers = [(b"vary", b"Accept-Encoding"), *tensor_headers(tensors[0].array, dtype)]
     if json_length is not None:
         headers.append((b"inference-header-content-length", str(json_length).encode()))
     if encoding is not None and len(body) >= MIN_COMPRESS_BYTES:
@@ -215,35 +311,84 @@ def compute_infer_response(
     return BytesResponse(body, _JSON_MEDIA if json_length is None else _OCTET_STREAM, headers)
 
 
-def _model_arguments(spec: ActivationSpec, request: InferRequest) -> tuple[np.ndarray, str, dict[str, object]]:
-    """x, the dtype name of the result, and the raw parameters (tensor inputs among them)."""
-    tensor_params = [param.name for param in spec.params if param.kind in _TENSOR_PARAM_KINDS]
-    known = (INPUT, *tensor_params)
-    unknown = [name for name in request.inputs if name not in known]
+@dataclass(frozen=True, slots=True)
+class _Arguments:
+    """What the model computes on: x, the dtype name of the results, the raw parameters and dy."""
+
+    x: np.ndarray
+    dtype: str
+    params: dict[str, object]
+    dy: np.ndarray | None
+
+
+def _compute(model: Model, output: str, arguments: _Arguments) -> np.ndarray:
+    """The output `y` or `dx`, by the very calls of POST /activate and POST /gradient."""
+    x, dtype, params = arguments.x, arguments.dtype, arguments.params
+    if model.spec is None:
+        expression = custom_expression(params)
+        if output == OUTPUT:
+            return evaluate_expression(expression, x, dtype).values
+        return evaluate_expression_gradient(expression, x, arguments.dy, dtype).values
+    if output == OUTPUT:
+        return evaluate(model.name, x, params, dtype).y
+    return evaluate_gradient(model.name, x, arguments.dy, params, dtype).dx
+
+
+def _model_arguments(model: Model, request: InferRequest, wants_dx: bool) -> _Arguments:
+    """x, the dtype name of the result, the raw parameters (tensor inputs among them) and dy."""
+    unknown = [name for name in request.inputs if name not in model.inputs]
     if unknown:
-        msg = f"Model '{spec.name}' has no input '{unknown[0][:40]}'; its inputs: {', '.join(known)}."
+        msg = f"Model '{model.name}' has no input '{unknown[0][:40]}'; its inputs: {', '.join(model.inputs)}."
         raise InvalidTensor(msg, [ErrorItem(("inputs", unknown[0][:40]), "unknown input")])
     x = request.inputs.get(INPUT)
     if x is None:
-        raise InvalidTensor(f"Model '{spec.name}' needs the input '{INPUT}'.")
+        raise InvalidTensor(f"Model '{model.name}' needs the input '{INPUT}'.")
     if x.datatype == "BOOL":
         raise InvalidTensor(f"The input '{INPUT}' must be numeric, not BOOL.")
-    params = dict(request.parameters)
-    for name in tensor_params:
+    dy = request.inputs.get(UPSTREAM)
+    if dy is not None:
+        if not wants_dx:
+            msg = (
+                f"The input '{UPSTREAM}' is the upstream gradient of the output '{GRADIENT_OUTPUT}', which this "
+                f"request does not ask for: set the request parameter '{GRADIENT}' to true or list "
+                f"'{GRADIENT_OUTPUT}' in 'outputs'."
+            )
+            raise InvalidTensor(msg)
+        if dy.datatype == "BOOL":
+            raise InvalidTensor(f"The input '{UPSTREAM}' must be numeric, not BOOL.")
+    params = {key: value for key, value in request.parameters.items() if key != GRADIENT}
+    for name in model.tensor_params:
         if name in request.inputs:
             if name in params:
                 msg = f"'{name}' is given both as an input and as a request parameter; send one of them."
                 raise InvalidParameter(msg, [ErrorItem((name,), msg)])
             params[name] = request.inputs[name].array
-    return x.array, FLOAT_DATATYPES.get(x.datatype, "float32"), params
+    dtype = FLOAT_DATATYPES.get(x.datatype, "float32")
+    return _Arguments(x.array, dtype, params, None if dy is None else dy.array)
 
 
-def _output_is_binary(request: InferRequest) -> bool:
-    """Whether `y` goes out as binary data: its own binary_data, else the request's binary_data_output."""
+def _requested_outputs(request: InferRequest) -> list[tuple[str, bool]]:
+    """The outputs to compute, in order, each with whether it goes out as binary data.
+
+    The request's `outputs` if it lists any, else `y` (`dx` with `gradient: true`); an output
+    is binary by its own binary_data, else by the request's binary_data_output.
+    """
+    gradient = request.parameters.get(GRADIENT)
+    if gradient is not None and not isinstance(gradient, bool):
+        msg = f"The request parameter '{GRADIENT}' must be true or false, got {gradient!r:.40}."
+        raise InvalidParameter(msg, [ErrorItem(("parameters", GRADIENT), "expected true or false")])
     if request.outputs is None:
-        return request.binary_data_output
-    unknown = [name for name in request.outputs if name != OUTPUT]
+        return [(GRADIENT_OUTPUT if gradient else OUTPUT, request.binary_data_output)]
+    unknown = [name for name in request.outputs if name not in OUTPUTS]
     if unknown:
-        raise InvalidBody(f"There is no output '{unknown[0][:40]}'; the only output is '{OUTPUT}'.")
-    binary = request.outputs.get(OUTPUT)
-    return request.binary_data_output if binary is None else binary
+        raise InvalidBody(
+            f"There is no output '{unknown[0][:40]}'; the outputs are '{OUTPUT}' (the activation) "
+            f"and '{GRADIENT_OUTPUT}' (its gradient)."
+        )
+    if gradient is not None and (GRADIENT_OUTPUT in request.outputs) != gradient:
+        listed = " and ".join(f"'{name}'" for name in request.outputs)
+        msg = f"The request parameter '{GRADIENT}' is {str(gradient).lower()}, but 'outputs' lists {listed}."
+        raise InvalidParameter(msg, [ErrorItem(("parameters", GRADIENT), "contradicts 'outputs'")])
+    return [
+        (name, request.binary_data_output if binary is None else binary) for name, binary in request.outputs.items()
+    ]
