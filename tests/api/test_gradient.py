@@ -1,8 +1,17 @@
-"""POST /gradient/{name}: dx over JSON and npy, dy, custom expressions, and the errors a user sees."""
+"""POST /gradient/{name}: dx over JSON and npy, dy, custom expressions, and the errors a user sees.
+
+The endpoint has the dtypes, limits, errors and npy support of /activate: every hostile request of
+tests/api/test_hostile.py is replayed here, and the limits are checked for dy as well as x.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import io
+import time
+import zlib
+from typing import Any
 
 import httpx
 import numpy as np
@@ -10,7 +19,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from app.numerics import REGISTRY
+from app.numerics import DTYPES, REGISTRY
+from tests.api.test_hostile import PROBLEM_TABLES, Case, assert_problem, send
+from tests.numerics.test_expressions import HOSTILE
 
 NPY = "application/x-npy"
 
@@ -145,3 +156,160 @@ def test_gradient_over_the_wire(live_server: str) -> None:
         assert refused.status_code == 422
         assert refused.headers["content-type"] == "application/problem+json"
         assert http.get("/healthz").json()["status"] == "ok"
+
+
+# --- the same dtypes, limits, errors and npy support as /activate ---------------------------------
+
+# Every hostile request of the /activate tables, sent to /gradient instead, gets the same problem:
+# one decoder, one set of limits, one error mapping behind both endpoints.
+SAME_AS_ACTIVATE = [
+    (family, dataclasses.replace(case, path="/gradient/" + case.path.removeprefix("/activate/")))
+    for family, cases in PROBLEM_TABLES.items()
+    for case in cases
+    if case.path.startswith("/activate/")
+]
+
+
+def test_every_hostile_activate_case_is_replayed() -> None:
+    assert len(SAME_AS_ACTIVATE) > 500  # the tables of test_hostile, not an empty selection
+
+
+@pytest.mark.parametrize(("family", "case"), SAME_AS_ACTIVATE, ids=[f"{f}:{c.id}" for f, c in SAME_AS_ACTIVATE])
+def test_hostile_request_gets_the_problem_activate_gives(client: TestClient, family: str, case: Case) -> None:
+    assert_problem(client, send(client, case), case)
+
+
+def _tensor(rows: int, cols: int) -> list[list[float]]:
+    return [[0.5] * cols for _ in range(rows)]
+
+
+def test_element_limit_is_exact_for_x_and_dy(make_client: Any) -> None:
+    small = make_client(max_elements=6)
+    assert post_json(small, "relu", {"x": _tensor(2, 3), "dy": _tensor(2, 3)}).status_code == 200
+    x = npy_bytes(np.ones((2, 3), np.float32))
+    assert small.post("/gradient/relu?dy=[1,2,3]", content=x, headers={"content-type": NPY}).status_code == 200
+    over = [
+        Case("x 2x4", orjson.dumps({"x": _tensor(2, 4)}), 413, "payload-too-large", path="/gradient/relu"),
+        Case(
+            "dy 7",
+            orjson.dumps({"x": _tensor(1, 1), "dy": [1.0] * 7}),
+            413,
+            "payload-too-large",
+            path="/gradient/relu",
+            detail="'dy'",
+        ),
+        Case(
+            "gzip dy 3x3",
+            gzip.compress(orjson.dumps({"x": [0.5], "dy": _tensor(3, 3)})),
+            413,
+            "payload-too-large",
+            path="/gradient/relu",
+            headers={"content-encoding": "gzip"},
+        ),
+        Case(
+            "npy x 7",
+            npy_bytes(np.ones(7, np.float32)),
+            413,
+            "payload-too-large",
+            path="/gradient/relu",
+            headers={"content-type": NPY},
+        ),
+        Case(
+            "query dy 7",
+            npy_bytes(np.ones(1, np.float32)),
+            413,
+            "payload-too-large",
+            path="/gradient/relu",
+            headers={"content-type": NPY},
+            params=[("dy", "[1,1,1,1,1,1,1]")],
+        ),
+    ]
+    for case in over:
+        assert_problem(small, send(small, case), case)
+
+
+def test_rank_limit_applies_to_dy(make_client: Any) -> None:
+    small = make_client(max_rank=3)
+    deep = [[[[1.0]]]]
+    assert post_json(small, "relu", {"x": [[[1.0]]], "dy": [[[2.0]]]}).json()["dx"] == [[[2.0]]]
+    for case in [
+        Case("dy rank 4", orjson.dumps({"x": [[[1.0]]], "dy": deep}), 422, "invalid-tensor", path="/gradient/relu"),
+        Case(
+            "query dy rank 4",
+            npy_bytes(np.ones((1, 1, 1), np.float32)),
+            422,
+            "invalid-tensor",
+            path="/gradient/relu",
+            headers={"content-type": NPY},
+            params=[("dy", "[[[[1]]]]")],
+            loc=["query", "dy"],
+            loc_prefix=True,
+        ),
+    ]:
+        assert_problem(small, send(small, case), case)
+
+
+def test_body_byte_limit_applies_after_decompression(make_client: Any) -> None:
+    limit = 256
+    small = make_client(max_body_bytes=limit)
+    exact = b'{"x": [1, -2], "dy": [3, 4]' + b" " * (limit - 28) + b"}"
+    assert len(exact) == limit
+    response = small.post("/gradient/relu", content=gzip.compress(exact), headers={"content-encoding": "gzip"})
+    assert response.status_code == 200 and response.json()["dx"] == [3.0, 0.0]
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb_body = bomb.compress(b'{"x": [1], "dy": [' + b"0," * 5_000_000) + bomb.flush()
+    for case in [
+        Case("one byte over", exact[:-1] + b" }", 413, "payload-too-large", path="/gradient/relu"),
+        Case(
+            "gzip bomb",
+            bomb_body,
+            413,
+            "payload-too-large",
+            path="/gradient/relu",
+            headers={"content-encoding": "gzip"},
+        ),
+    ]:
+        assert_problem(small, send(small, case), case)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_dtypes_round_x_and_dy_once(client: TestClient, dtype: str) -> None:
+    """x and dy are rounded to the dtype, dx computed wide and rounded once: linear's dx is dy in the dtype."""
+    dy = [0.1, 1 / 3, 1e-5, 65519.0]
+    response = post_json(client, "linear", {"x": [0.0] * 4, "dy": dy, "dtype": dtype})
+    assert response.status_code == 200 and response.json()["dtype"] == dtype
+    # The response's shortest decimals read back to the very values of the dtype.
+    got = np.asarray(response.json()["dx"]).astype(DTYPES[dtype])
+    assert got.tobytes() == np.asarray(dy).astype(DTYPES[dtype]).tobytes()
+
+
+def test_npy_keeps_the_dtype_and_refuses_what_npy_cannot_carry(client: TestClient) -> None:
+    x = np.asarray([[-1.0, 0.5]], dtype=np.float16)
+    response = client.post("/gradient/elu", content=npy_bytes(x), headers={"content-type": NPY, "accept": NPY})
+    assert response.status_code == 200 and response.headers["x-dtype"] == "float16"
+    assert np.load(io.BytesIO(response.content)).dtype == np.float16
+    integers = client.post(
+        "/gradient/relu", content=npy_bytes(np.asarray([[-1, 2]], np.int32)), headers={"content-type": NPY}
+    )
+    assert integers.json()["dtype"] == "float32" and integers.json()["dx"] == [[0.0, 1.0]]
+    bf16 = post_json(client, "relu", {"x": [1.0], "dtype": "bfloat16"}, accept=NPY)
+    assert bf16.status_code == 406
+
+
+# --- hostile expressions over HTTP ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["/activate/custom", "/gradient/custom"])
+@pytest.mark.parametrize(("source", "column"), [(s, c) for _, s, c in HOSTILE], ids=[why for why, _, _ in HOSTILE])
+def test_hostile_expression_is_a_422_naming_the_column(
+    client: TestClient, endpoint: str, source: str, column: int
+) -> None:
+    started = time.monotonic()
+    response = client.post(endpoint, content=orjson.dumps({"x": [1.0, 2.0], "expression": source}))
+    assert time.monotonic() - started < 10  # a hang guard, not a speed requirement
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "/problems/invalid-parameter"
+    assert f"(column {column})" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "expression"]
+    assert len(response.content) < 4096  # a 2000-character expression is not echoed back whole

@@ -2,7 +2,8 @@
 
 1. Grammar: a table of expressions against the same formula written here with Python's math module
    (float64, within 1 ulp of float32).
-2. Expressions equal to catalogue entries agree with them bit for bit, values and gradients alike.
+2. Expressions equal to catalogue entries agree with them bit for bit, values and gradients alike;
+   every elementwise entry, by each of its names, is callable with its keyword parameters.
 3. Gradients: against central differences of the same formula in mpmath (float64 results), and
    against the catalogue's gradient where the expression is a catalogue function written out.
 4. Hostile input: every entry of a table is refused with an InvalidExpression that names the column,
@@ -23,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import InvalidExpression, InvalidParameter, InvalidTensor
-from app.numerics import DTYPES, evaluate, evaluate_gradient
+from app.numerics import DTYPES, REGISTRY, evaluate, evaluate_gradient
 from app.numerics.expressions import (
     CATALOGUE_FUNCTIONS,
     GRAMMAR,
@@ -168,6 +169,56 @@ def _bits(a: np.ndarray) -> list[int]:
 def test_same_as_catalogue_bit_for_bit(source: str, name: str, params: dict[str, Any], dtype: str) -> None:
     x = np.concatenate([GRID, -GRID * 7.3, [0.0, -0.0, 1e-30, -1e-30]]).astype(DTYPES[dtype])
     assert _bits(evaluate_expression(source, x, dtype).values) == _bits(evaluate(name, x, params, dtype).y)
+
+
+# Parameter values other than the defaults, for the calls below (every elementwise parameter is here).
+EXAMPLE_PARAMS: dict[str, object] = {
+    "alpha": 0.3,
+    "threshold": 0.5,
+    "default_value": -2.0,
+    "max_value": 4.0,
+    "negative_slope": 0.25,
+    "theta": 0.75,
+    "b": 1.5,
+    "approximate": True,
+}
+
+
+def _catalogue_calls() -> list[tuple[str, str, dict[str, object]]]:
+    """(source, name, params): every elementwise entry by each of its names, with its required
+    parameters only and with all of its parameters set."""
+    calls = []
+    for spec in REGISTRY:
+        if not spec.elementwise:
+            continue
+        for name in (spec.name, *spec.aliases):
+            for every in (False, True):
+                params = {p.name: EXAMPLE_PARAMS[p.name] for p in spec.params if p.required or every}
+                keywords = "".join(f", {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items())
+                calls.append((f"{name}(x{keywords})", name, params))
+    return calls
+
+
+CATALOGUE_CALLS = _catalogue_calls()
+
+
+def test_every_elementwise_entry_is_a_function() -> None:
+    names = {name for _, name, _ in CATALOGUE_CALLS}
+    assert names == {name for spec in REGISTRY if spec.elementwise for name in (spec.name, *spec.aliases)}
+    assert names == set(CATALOGUE_FUNCTIONS)
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+@pytest.mark.parametrize(("source", "name", "params"), CATALOGUE_CALLS, ids=[s for s, _, _ in CATALOGUE_CALLS])
+def test_catalogue_call_with_keywords_bit_for_bit(source: str, name: str, params: dict[str, Any], dtype: str) -> None:
+    """`name(x, p=v)` is the catalogue entry with those parameters: values and gradients, special values too."""
+    special = [0.0, -0.0, 1e-30, -1e-30, 0.5, 0.75, math.inf, -math.inf, math.nan]
+    with np.errstate(over="ignore"):
+        x = np.concatenate([GRID, -GRID * 7.3, special]).astype(DTYPES[dtype])
+    dy = np.linspace(-2, 2, x.size).astype(DTYPES[dtype])
+    assert _bits(evaluate_expression(source, x, dtype).values) == _bits(evaluate(name, x, params, dtype).y)
+    ours = evaluate_expression_gradient(source, x, dy, dtype).values
+    assert _bits(ours) == _bits(evaluate_gradient(name, x, dy, params, dtype).dx)
 
 
 GRADIENT_SAME_AS_CATALOGUE = [

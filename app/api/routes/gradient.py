@@ -58,7 +58,7 @@ def gradient_response(
         decoded, dy = _decode_json(body, settings)
     else:
         decoded = decode_npy_request(body, query, settings)
-        dy = _query_dy(decoded.params.pop("dy", None), decoded.dtype)
+        dy = _query_dy(decoded.params.pop("dy", None), decoded.dtype, settings)
     del body
     dtype = decoded.dtype
     out_format = response_format(accept, npy=dtype != "bfloat16")
@@ -107,12 +107,21 @@ def _decode_json(body: bytes, settings: Settings) -> tuple[ActivationRequest, np
     return ActivationRequest(x=x, dtype=dtype, params=params, source="body"), dy
 
 
-def _query_dy(value: object, dtype: str) -> np.ndarray | None:
-    """dy of an npy request, from the query string (JSON syntax): a number or a small nested array."""
+def _query_dy(value: object, dtype: str, settings: Settings) -> np.ndarray | None:
+    """dy of an npy request, from the query string (JSON syntax): a number or a small nested array.
+
+    The tensor limits are the settings' (a query string is small anyway: the server bounds it).
+    """
     if value is None:
         return None
     try:
-        return decode_json_tensor(value, dtype=DTYPES[dtype], max_elements=1 << 16, max_rank=32, loc=("query", "dy"))
+        return decode_json_tensor(
+            value,
+            dtype=DTYPES[dtype],
+            max_elements=settings.max_elements,
+            max_rank=settings.max_rank,
+            loc=("query", "dy"),
+        )
     except ServiceError as exc:
         exc.errors = tuple(ErrorItem(("query", "dy", *item.loc[2:]), item.msg) for item in exc.errors)
         raise
