@@ -87,6 +87,9 @@ PROTOCOL_PARAMETERS: Final = frozenset(
 # mask; the upstream gradient dy), so no valid JSON request holds more than this many tensors'
 # worth of values in its "inputs".
 _MAX_TENSORS: Final = 3
+# The widest dtype any tensor is decoded or computed in (np.longdouble), and numpy's largest array.
+_WIDEST_ITEMSIZE: Final = 16
+_LARGEST_ARRAY_BYTES: Final = int(np.iinfo(np.intp).max)
 _MAX_SHAPE_VALUES: Final = 64 * _MAX_TENSORS
 
 
@@ -273,7 +276,15 @@ def _shape(value: object, where: str, max_rank: int) -> tuple[int, ...]:
         raise InvalidTensor(f"The {where} needs a 'shape': a list of non-negative integers.")
     if len(value) > max_rank:
         raise InvalidTensor(f"The {where} has rank {len(value)}; the maximum rank is {max_rank}.")
+    if math.prod(size for size in value if size) * _WIDEST_ITEMSIZE > _LARGEST_ARRAY_BYTES:
+        # numpy refuses such a shape even when another axis is 0 and the tensor is empty (as the npy codec).
+        raise InvalidTensor(f"The {where} has shape {_shown(value)}, larger than any array can be.")
     return tuple(value)
+
+
+def _shown(shape: list[int]) -> str:
+    text = str(shape)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _from_bytes(

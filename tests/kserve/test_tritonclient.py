@@ -122,6 +122,83 @@ def test_infer_matches_the_native_api(
     assert_identical(output_array(result, "y"), native(http, spec.name, x, dtype, **params))
 
 
+@pytest.mark.parametrize("name", [name for name in REGISTRY.names if REGISTRY.get(name).name != name])
+def test_aliases_are_models_answering_as_their_entry(
+    client: triton.InferenceServerClient, http: httpx.Client, name: str
+) -> None:
+    spec = REGISTRY.get(name)
+    x = np.array(X, dtype=np.float32)
+    result = client.infer(name, [v2_input("x", x)], model_version="1", parameters=_required(spec) or None)
+    assert result.get_response()["model_name"] == spec.name and result.get_response()["model_version"] == "1"
+    assert_identical(output_array(result, "y"), native(http, spec.name, x, "float32", **_required(spec)))
+
+
+def test_versioned_infer_path(client: triton.InferenceServerClient, http: httpx.Client) -> None:
+    x = np.array(X, dtype=np.float64)
+    for version in ("", "1"):
+        result = client.infer("elu", [v2_input("x", x)], model_version=version, parameters={"alpha": 0.5})
+        assert_identical(output_array(result, "y"), native(http, "elu", x, "float64", alpha=0.5))
+
+
+def test_rank_limit_is_the_native_one(client: triton.InferenceServerClient, http: httpx.Client) -> None:
+    # The server runs with the default ACTIVATIONS_MAX_RANK of 32, as the native API.
+    at_limit = np.full((1,) * 32, -2.0, dtype=np.float32)
+    result = client.infer("relu", [v2_input("x", at_limit)])
+    assert output_array(result, "y").shape == (1,) * 32
+    over = np.zeros((1,) * 33, dtype=np.float32)
+    for binary in (True, False):
+        with pytest.raises(InferenceServerException, match="the maximum rank is 32") as caught:
+            client.infer("relu", [v2_input("x", over, binary)])
+        assert caught.value.status() == "400"
+    native_over = http.post("/activate/relu", content=orjson.dumps({"x": over.tolist()}))
+    assert native_over.status_code == 422  # the same limit; each API answers with its own status
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/x-www-form-urlencoded", "application/octet-stream", "application/json"]
+)
+def test_any_content_type_is_read_as_the_v2_body(http: httpx.Client, content_type: str | None) -> None:
+    # curl -d sends application/x-www-form-urlencoded: the README's curl example must work as it is.
+    body = b'{"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [-1.5, 2]}]}'
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = http.post("/v2/models/relu/infer", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize(("name", "shape"), [("relu", (0,)), ("softmax", (2, 0)), ("glu", (0, 4))])
+def test_empty_tensors_keep_their_shape(
+    client: triton.InferenceServerClient, name: str, shape: tuple[int, ...], binary: bool
+) -> None:
+    x = np.zeros(shape, dtype=np.float32)
+    outputs = [triton.InferRequestedOutput("y", binary_data=binary), triton.InferRequestedOutput("dx", binary)]
+    result = client.infer(name, [v2_input("x", x, binary)], outputs=outputs)
+    assert output_array(result, "dx").shape == shape
+    assert output_array(result, "y").shape == ((0, 2) if name == "glu" else shape)
+
+
+def test_an_empty_shape_too_large_for_any_array_is_400(http: httpx.Client) -> None:
+    for parameters in ({"binary_data_size": 0}, None):
+        tensor: dict[str, Any] = {"name": "x", "shape": [0, 2**62], "datatype": "FP32"}
+        if parameters is None:
+            tensor["data"] = []
+        else:
+            tensor["parameters"] = parameters
+        header = orjson.dumps({"inputs": [tensor]})
+        extra = {"inference-header-content-length": str(len(header))} if parameters else {}
+        response = http.post("/v2/models/relu/infer", content=header, headers=extra)
+        assert response.status_code == 400, response.text
+        assert "larger than any array can be" in response.json()["error"]
+
+
+def test_bf16_input_has_no_json_form(http: httpx.Client) -> None:
+    body = b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BF16", "data": [1.0]}]}'
+    response = http.post("/v2/models/relu/infer", content=body)
+    assert response.status_code == 400
+    assert "no JSON form" in response.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("name", "params"),
     [
@@ -368,12 +445,42 @@ def test_limits_are_413(client: triton.InferenceServerClient, http: httpx.Client
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v2",
+            {"name": "activation-service", "version": __version__, "extensions": ["binary_tensor_data", "parameters"]},
+        ),
+        ("/v2/health/live", {"live": True}),
+        ("/v2/health/ready", {"ready": True}),
+        ("/v2/models/silu/ready", {"name": "swish", "ready": True}),
+        ("/v2/models/silu/versions/1/ready", {"name": "swish", "ready": True}),
+    ],
+)
+def test_exactly_the_protocol_routes(http: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = http.get(path)
+    assert response.status_code == 200 and response.json() == body
+    assert response.headers["content-type"] == "application/json"
+    for versioned in ("/v2/models/silu", "/v2/models/silu/versions/1"):
+        metadata = http.get(versioned)
+        assert metadata.status_code == 200 and metadata.json()["name"] == "swish"
+
+
+@pytest.mark.parametrize(
     ("method", "path", "status"),
     [
         ("GET", "/v2/", 400),
         ("GET", "/v2/health/live/", 400),
+        ("GET", "/v2/health/ready/", 400),
         ("GET", "/v2/models/relu/", 400),
+        ("GET", "/v2/models/relu/ready/", 400),
+        ("GET", "/v2/models/relu/versions/1/", 400),
+        ("GET", "/v2/models/relu/versions/1/ready/", 400),
+        ("GET", "/v2/models/relu/versions/", 400),
         ("POST", "/v2/models/relu/infer/", 400),
+        ("POST", "/v2/models/relu/versions/1/infer/", 400),
+        ("POST", "/v2/models//infer", 400),
+        ("GET", "/v2/models", 400),
         ("GET", "/v2/models/relu/config", 400),
         ("GET", "/v2/repository/index", 400),
         ("GET", "/v2/models/relu/infer", 405),

@@ -136,6 +136,8 @@ def _binary_body(size: int, extra: bytes = b"") -> tuple[bytes, str]:
         (_json_input(shape=[-2]), None, ServiceError, "list of non-negative integers"),
         (_json_input(shape=[1] * 9, data=[1.0]), None, ServiceError, "maximum rank is 8"),
         (_json_input(shape=[1001], data=[0.0]), None, PayloadTooLarge, "1,001 elements"),
+        (_json_input(shape=[0, 2**62], data=[]), None, ServiceError, "larger than any array can be"),
+        (_json_input(shape=[2**40, 0, 2**40], data=[]), None, ServiceError, "larger than any array can be"),
         (_json_input(data=[1.0, "one"]), None, ServiceError, "data.1: expected a number, got the string 'one'"),
         (_json_input(data=[[1.0], [2.0, 3.0]]), None, ServiceError, "inputs.x.data.1: expected 1 entries"),
         (_json_input(data=1.0, shape=[]), None, ServiceError, "as a list"),
