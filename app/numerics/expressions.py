@@ -15,7 +15,9 @@ column. Nothing is compiled or evaluated by Python: number literals are read fro
 the working precision, and no constant is ever folded with Python arithmetic (so `9**9**9` is a
 numpy power that overflows to inf, not a Python integer that eats the memory).
 
-`Expression.evaluate` computes the tree vectorised in the wide dtype of `elementwise`;
+`Expression.evaluate` computes the tree vectorised in the wide dtype of `elementwise`, on chunks
+of a large tensor (`evaluate_expression`), so that a request's memory is bounded by a working set
+and not by the number of terms times the tensor's size;
 `Expression.gradient` is reverse-mode differentiation of the tree, with TensorFlow's gradient
 conventions: the catalogue functions use `gradients.GRADIENTS`, `where` sends the gradient to the
 selected branch only, `minimum`/`maximum`/`clip` pass it on ties, `abs'(0) = 0`, and
@@ -25,6 +27,7 @@ d(a ** b)/db is 0 where a <= 0.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import itertools
 import tokenize
@@ -49,6 +52,10 @@ CUSTOM_KERAS_REFERENCE = "tf.keras.activations.get(callable): any callable is an
 MAX_LENGTH = 2000
 MAX_DEPTH = 64
 MAX_NODES = 256  # the gradient keeps one wide tensor per term: bounded memory
+# Large tensors are computed a chunk at a time, so that all the terms' wide arrays together hold
+# about this many elements (64 MiB in np.longdouble), and no chunk is smaller than the minimum.
+WORKING_SET_ELEMENTS = 1 << 22
+MIN_CHUNK_ELEMENTS = 1 << 12
 
 MATH_FUNCTIONS = ("exp", "log", "log1p", "expm1", "sqrt", "abs", "sin", "cos", "erf", "minimum", "maximum", "clip")
 COMPARISONS: dict[type[ast.cmpop], str] = {
@@ -475,8 +482,32 @@ class Expression:
                     dx = np.array(adj) if dx is None else dx + adj
             return np.zeros_like(x) if dx is None else dx
 
+    @functools.cached_property
+    def _order(self) -> tuple[Node, ...]:
+        """Every node, children before their parents."""
+        return tuple(reversed(list(_walk(self.root))))
+
+    @functools.cached_property
+    def _on_path(self) -> frozenset[int]:
+        """The ids of the nodes with x below them (the only ones the gradient flows through)."""
+        found: set[int] = set()
+        for node in self._order:
+            if isinstance(node, Variable) or any(id(child) in found for child in node.children()):
+                found.add(id(node))
+        return frozenset(found)
+
+    @functools.cached_property
+    def chunk_elements(self) -> int:
+        """How many elements to compute at a time: every node keeps a wide array of that many.
+
+        Computing a large x in chunks bounds the memory of a request by the working set rather
+        than by (number of terms) x (size of x), so a long expression on a large tensor cannot
+        exhaust the worker; every operation is elementwise, so the result is the same bits.
+        """
+        return max(MIN_CHUNK_ELEMENTS, WORKING_SET_ELEMENTS // len(self._order))
+
     def _forward(self, x: Array, values: dict[int, Array]) -> dict[int, Array]:
-        for node in reversed(list(_walk(self.root))):  # children before their parents
+        for node in self._order:
             values[id(node)] = self._value(node, x, values)
         return values
 
@@ -534,12 +565,8 @@ class Expression:
             dx = GRADIENTS[node.spec.name](arg, adj, **node.params)
             adjoints = [np.where(np.isnan(arg), arg, dx)]
         for child, child_adj in zip(kids, adjoints, strict=True):
-            if _depends_on_x(child):
+            if id(child) in self._on_path:
                 yield from self._backward(child, np.broadcast_to(child_adj, adj.shape), values)
-
-
-def _depends_on_x(node: Node) -> bool:
-    return any(isinstance(n, Variable) for n in _walk(node))
 
 
 def _binary_adjoints(op: str, a: Array, b: Array, result: Array, adj: Array) -> list[Array]:
@@ -585,8 +612,11 @@ def evaluate_expression(source: str, x: np.ndarray, dtype: str = "float32") -> E
     out_dtype = DTYPES[dtype]
     with np.errstate(all="ignore"):
         typed = np.asarray(x).astype(out_dtype, copy=False)
-        y = expression.evaluate(typed.astype(wide_dtype(out_dtype)))
-        return ExpressionResult(expression, y.astype(out_dtype))
+        flat, out = typed.reshape(-1), np.empty(typed.size, dtype=out_dtype)
+        wide, step = wide_dtype(out_dtype), expression.chunk_elements
+        for start in range(0, flat.size, step):
+            out[start : start + step] = expression.evaluate(flat[start : start + step].astype(wide)).astype(out_dtype)
+        return ExpressionResult(expression, out.reshape(typed.shape))
 
 
 def evaluate_expression_gradient(
@@ -597,6 +627,10 @@ def evaluate_expression_gradient(
     out_dtype = DTYPES[dtype]
     with np.errstate(all="ignore"):
         typed = np.asarray(x).astype(out_dtype, copy=False)
-        wide = typed.astype(wide_dtype(out_dtype))
-        g = broadcast_upstream(dy, typed.shape, out_dtype).astype(wide.dtype)
-        return ExpressionResult(expression, expression.gradient(wide, g).astype(out_dtype))
+        g = np.ascontiguousarray(broadcast_upstream(dy, typed.shape, out_dtype)).reshape(-1)
+        flat, out = typed.reshape(-1), np.empty(typed.size, dtype=out_dtype)
+        wide, step = wide_dtype(out_dtype), expression.chunk_elements
+        for start in range(0, flat.size, step):
+            piece = slice(start, start + step)
+            out[piece] = expression.gradient(flat[piece].astype(wide), g[piece].astype(wide)).astype(out_dtype)
+        return ExpressionResult(expression, out.reshape(typed.shape))

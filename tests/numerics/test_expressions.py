@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import math
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import InvalidExpression, InvalidParameter, InvalidTensor
-from app.numerics import DTYPES, REGISTRY, evaluate, evaluate_gradient
+from app.numerics import DTYPES, REGISTRY, evaluate, evaluate_gradient, expressions
 from app.numerics.expressions import (
     CATALOGUE_FUNCTIONS,
     GRAMMAR,
@@ -131,6 +132,44 @@ def test_huge_exponents_overflow_in_the_dtype_quickly() -> None:
     y = evaluate_expression("9 ** 9 ** 9 ** 9 + x * 10 ** 400 + 9" + "9" * 1900, np.asarray([1.0, -1.0])).values
     assert y[0] == math.inf and math.isnan(y[1])
     assert time.perf_counter() - start < 10  # a hang guard: a Python integer tower would never end
+
+
+# The largest expression the limits allow is about MAX_NODES terms, within MAX_DEPTH.
+LONG_EXPRESSION = "+".join(["x * x * x"] * 42)
+
+
+@pytest.mark.parametrize("dtype", list(DTYPES))
+def test_large_tensors_are_computed_in_chunks_with_the_same_bits(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 7 (no divisor of the size) give the bits of one pass over the whole tensor."""
+    source = "where(x > 0, relu(x, alpha=0.1) * sin(x), x ** 2) / (1 + abs(x)) + gelu(x)"
+    x = np.concatenate([GRID, -GRID * 7.3, [0.0, -0.0, math.nan, math.inf]]).astype(DTYPES[dtype]).reshape(-1, 4)
+    dy = np.linspace(-2, 2, 4).astype(DTYPES[dtype])
+    wide = x.astype(expressions.wide_dtype(x.dtype))
+    whole = parse_expression(source)
+    values = whole.evaluate(wide).astype(x.dtype)
+    gradient = whole.gradient(wide, np.broadcast_to(dy, x.shape).astype(wide.dtype)).astype(x.dtype)
+    monkeypatch.setattr(expressions, "WORKING_SET_ELEMENTS", 7)
+    monkeypatch.setattr(expressions, "MIN_CHUNK_ELEMENTS", 7)
+    assert parse_expression(source).chunk_elements == 7
+    assert _bits(evaluate_expression(source, x, dtype).values) == _bits(values)
+    assert _bits(evaluate_expression_gradient(source, x, dy, dtype).values) == _bits(gradient)
+
+
+def test_memory_is_bounded_by_the_working_set_not_the_number_of_terms() -> None:
+    """One wide array per term over the whole tensor would take 250 x 8 bytes x 100k = 200 MB here."""
+    expression = parse_expression(LONG_EXPRESSION)
+    assert len(list(expressions._walk(expression.root))) >= 240
+    x = np.linspace(-2, 2, 100_000, dtype=np.float32)
+    bound = 2 * expressions.WORKING_SET_ELEMENTS * 8 + 8 * x.nbytes
+    for compute in (evaluate_expression, evaluate_expression_gradient):
+        tracemalloc.start()
+        try:
+            result = compute(LONG_EXPRESSION, x)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result.values.shape == x.shape and np.isfinite(result.values).all()
+        assert peak < bound, f"{compute.__name__}: peak {peak >> 20} MiB"
 
 
 # --------------------------------------------------------------------------------------------------
