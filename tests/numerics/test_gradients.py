@@ -656,3 +656,27 @@ def test_dy_multiplies_as_ieee_does() -> None:
     dy = np.asarray([math.nan, math.nan, math.inf, math.inf])
     dx = evaluate_gradient("relu", x, dy, dtype="float64").dx
     assert math.isnan(dx[0]) and math.isnan(dx[1]) and math.isnan(dx[2]) and dx[3] == math.inf
+
+
+@pytest.mark.parametrize(
+    "dy",
+    [
+        np.asarray([3, -2], dtype=np.int64),
+        np.asarray([0.1, -2.5], dtype=ml_dtypes.bfloat16),
+        np.asarray([0.1, -2.5], dtype=np.float16),
+        np.asarray([0.1, -2.5], dtype=np.float64),
+    ],
+    ids=lambda dy: dy.dtype.name,
+)
+@pytest.mark.parametrize("dtype", list(NP_DTYPES))
+def test_dy_of_any_numeric_dtype_is_rounded_to_the_result_dtype(dy: np.ndarray, dtype: str) -> None:
+    """KServe v2 sends dy in its own datatype: integers and every float dtype, bfloat16 included."""
+    dx = evaluate_gradient("linear", np.zeros(2), dy, dtype=dtype).dx
+    assert dx.dtype == NP_DTYPES[dtype]
+    assert dx.tobytes() == dy.astype(np.float64).astype(NP_DTYPES[dtype]).tobytes()
+
+
+def test_boolean_dy_is_refused() -> None:
+    with pytest.raises(InvalidTensor, match="dy must hold numbers, got bool") as info:
+        evaluate_gradient("relu", np.zeros(2), np.asarray([True, False]))
+    assert info.value.errors[0].loc == ("dy",)
