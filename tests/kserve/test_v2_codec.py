@@ -1,12 +1,16 @@
 """The v2 tensor codec against tritonclient's own request encoder and response parser.
 
 tritonclient is the reference for the wire format: its `generate_request_body` builds what the
-codec must decode, its `parse_response_body` reads what the codec encodes, bit for bit.
+codec must decode, its `parse_response_body` reads what the codec encodes, bit for bit. Hypothesis
+draws arbitrary tritonclient requests (decoded bit for bit) and arbitrary hostile documents
+(refused with a client error by the codec and by the infer endpoint, never a 500).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import ml_dtypes
@@ -14,6 +18,10 @@ import numpy as np
 import orjson
 import pytest
 import tritonclient.http as triton
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from starlette.testclient import TestClient
 
 from app.codecs.v2_tensor import (
     V2_DATATYPES,
@@ -21,7 +29,10 @@ from app.codecs.v2_tensor import (
     decode_infer_request,
     encode_infer_response,
 )
+from app.core.config import Settings
 from app.errors import MalformedBody, PayloadTooLarge, ServiceError
+from app.main import create_app
+from app.numerics.dtypes import BFLOAT16
 from tests.kserve.clients import datatype, output_array, v2_input
 
 LIMITS: dict[str, Any] = {"max_elements": 1000, "max_rank": 8}
@@ -208,3 +219,183 @@ def test_every_datatype_is_tritonclients() -> None:
         assert datatype(np.zeros(1, dtype=dtype)) == name
         if name != "BF16":  # numpy has no bfloat16: tritonclient's own table maps it to float32 or ml_dtypes
             assert triton.triton_to_np_dtype(name) == dtype
+
+
+# --------------------------------------------------------------------------------------------
+# Property-based: what tritonclient writes decodes bit for bit; anything else is a ServiceError
+
+
+ROUND_TRIP_DTYPES = [*FLOAT_DTYPES, *INT_DTYPES, np.bool_]
+
+
+@st.composite
+def _arrays(draw: st.DrawFn) -> np.ndarray:
+    dtype = np.dtype(draw(st.sampled_from(ROUND_TRIP_DTYPES)))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4))
+    if dtype == BFLOAT16:
+        bits = draw(hnp.arrays(np.uint16, shape))
+        return bits.view(BFLOAT16)
+    return draw(hnp.arrays(dtype, shape))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_arrays(), min_size=1, max_size=3), st.booleans())
+def test_any_tritonclient_request_decodes_bit_for_bit(arrays: list[np.ndarray], binary: bool) -> None:
+    named = {f"t{index}": array for index, array in enumerate(arrays)}
+    # tritonclient refuses BF16 in JSON: those go binary whatever the draw.
+    inputs = [v2_input(name, array, binary or array.dtype == BFLOAT16) for name, array in named.items()]
+    body, json_size = triton.InferenceServerClient.generate_request_body(inputs)
+    request = decode_infer_request(body, None if json_size is None else str(json_size), **LIMITS)
+    for name, array in named.items():
+        got = request.inputs[name]
+        assert got.datatype == datatype(array)
+        if array.dtype.kind in "iu" and got.array.dtype != array.dtype:
+            # JSON integers come back as their float64 values, which the model computes in FP32.
+            np.testing.assert_array_equal(got.array, array.astype(np.float64))
+        elif binary or array.dtype == BFLOAT16 or array.dtype.kind != "f":
+            assert got.array.shape == array.shape and got.array.tobytes() == array.tobytes()
+        else:  # JSON has one NaN: its sign and payload are not carried
+            nan = np.isnan(array)
+            np.testing.assert_array_equal(np.isnan(got.array), nan)
+            assert got.array.dtype == array.dtype and got.array[~nan].tobytes() == array[~nan].tobytes()
+
+
+_JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["x", "y", "dx", "FP32", "BF16", "BOOL", "INT8", "NaN", "binary_data_size", ""]),
+)
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["name", "shape", "datatype", "data", "parameters", "binary_data_size", "binary_data"]),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+_TENSORS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["x", "dy", "alpha", "mask"]) | _JSON_SCALARS,
+        "shape": st.lists(st.integers(min_value=-1, max_value=5) | _JSON_SCALARS, max_size=4) | _JSON_VALUES,
+        "datatype": st.sampled_from([*V2_DATATYPES, "BYTES", "fp32"]) | _JSON_SCALARS,
+        "data": st.lists(st.floats() | st.integers(-300, 300) | st.booleans() | _JSON_VALUES, max_size=30)
+        | _JSON_VALUES,
+        "parameters": st.fixed_dictionaries({}, optional={"binary_data_size": st.integers(-4, 64) | _JSON_SCALARS})
+        | _JSON_VALUES,
+    },
+)
+_REQUESTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _JSON_SCALARS,
+        "inputs": st.lists(_TENSORS, max_size=4) | _JSON_VALUES,
+        "outputs": st.lists(
+            st.fixed_dictionaries({"name": st.sampled_from(["y", "dx", "z"]) | _JSON_SCALARS}), max_size=3
+        )
+        | _JSON_VALUES,
+        "parameters": st.dictionaries(
+            st.sampled_from(["binary_data_output", "gradient", "expression", "alpha", "axis", "priority"]),
+            _JSON_VALUES,
+            max_size=3,
+        )
+        | _JSON_VALUES,
+    },
+)
+
+
+def _dumps(document: object) -> bytes:
+    # Python's json writes NaN, Infinity and integers beyond 64 bits, as hostile clients may.
+    return json.dumps(document).encode()
+
+
+@settings(max_examples=500, deadline=None)
+@given(_REQUESTS, st.binary(max_size=64), st.none() | st.integers(-2, 400).map(str) | st.text(max_size=4))
+def test_any_request_is_decoded_or_refused_with_a_service_error(
+    document: dict[str, Any], tail: bytes, header_length: str | None
+) -> None:
+    header = _dumps(document)
+    try:
+        decode_infer_request(header + tail if header_length is not None else header, header_length, **LIMITS)
+    except ServiceError as exc:
+        assert exc.status < 500
+
+
+@pytest.fixture(scope="module")
+def app_client() -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(max_elements=1000)), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["relu", "softmax", "glu", "PReLU", "Softmax", "custom", "threshold"]), _REQUESTS)
+def test_the_infer_endpoint_never_answers_500(app_client: TestClient, model: str, document: dict[str, Any]) -> None:
+    response = app_client.post(f"/v2/models/{model}/infer", content=_dumps(document))
+    assert response.status_code in (200, 400, 404, 413), response.text
+    assert response.status_code == 200 or set(response.json()) == {"error"}
+
+
+# Per model, parameter values a client may send, valid and not.
+_MODEL_PARAMS: dict[str, dict[str, list[object]]] = {
+    "relu": {"alpha": [0.1, -1, "x"], "max_value": [1.0, -2, None], "threshold": [0.5, True]},
+    "softmax": {"axis": [0, -1, 1, [0, 1], 2, [0, 0], 1.0]},
+    "glu": {"axis": [0, -1, 1]},
+    "sparsemax": {"axis": [0, -1]},
+    "PReLU": {},
+    "Softmax": {"axis": [0, -1, [0, 1]]},
+    "threshold": {"threshold": [0.5, math.nan], "default_value": [-1.0]},
+    "squareplus": {"b": [0, 4, -1]},
+    "custom": {"expression": ["x * x", "relu(x, alpha=0.1)", "x ** x", "log(x) * sqrt(x)", "1", "x.real", 3]},
+}
+
+
+@st.composite
+def _model_requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str]]:
+    """A request tritonclient could send to a model: x, maybe dy and a tensor parameter, parameters, outputs."""
+    model = draw(st.sampled_from(sorted(_MODEL_PARAMS)))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    x = draw(_arrays().filter(lambda a: a.dtype != np.bool_).map(lambda a: np.resize(a, shape)))
+    tensors = {"x": x}
+    gradient = draw(st.booleans())
+    if gradient and draw(st.booleans()):
+        tensors["dy"] = draw(_arrays())
+    if model in ("PReLU", "Softmax") and draw(st.booleans()):
+        tensors["alpha" if model == "PReLU" else "mask"] = draw(_arrays())
+    params = {key: draw(st.sampled_from(values)) for key, values in _MODEL_PARAMS[model].items() if draw(st.booleans())}
+    if gradient and draw(st.booleans()):
+        params["gradient"] = True
+    outputs = None
+    if draw(st.booleans()):
+        names = draw(st.sampled_from([["y"], ["dx"], ["y", "dx"]]))
+        outputs = [triton.InferRequestedOutput(name, binary_data=draw(st.booleans())) for name in names]
+    binary = draw(st.booleans())
+    inputs = [v2_input(name, array, binary or array.dtype == BFLOAT16) for name, array in tensors.items()]
+    body, json_size = triton.InferenceServerClient.generate_request_body(
+        inputs, outputs=outputs, parameters=params or None
+    )
+    headers = {} if json_size is None else {"Inference-Header-Content-Length": str(json_size)}
+    return model, body, headers
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_model_requests())
+def test_model_requests_are_answered_or_refused_as_client_errors(
+    app_client: TestClient, drawn: tuple[str, bytes, dict[str, str]]
+) -> None:
+    model, body, headers = drawn
+    response = app_client.post(f"/v2/models/{model}/infer", content=body, headers=headers)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 200:
+        length = response.headers.get("inference-header-content-length")
+        result = triton.InferenceServerClient.parse_response_body(
+            response.content, header_length=None if length is None else int(length)
+        )
+        assert result.get_response()["model_name"] == model
+    else:
+        assert set(response.json()) == {"error"}
