@@ -315,7 +315,7 @@ def _dumps(document: object) -> bytes:
     return json.dumps(document).encode()
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_REQUESTS, st.binary(max_size=64), st.none() | st.integers(-2, 400).map(str) | st.text(max_size=4))
 def test_any_request_is_decoded_or_refused_with_a_service_error(
     document: dict[str, Any], tail: bytes, header_length: str | None
