@@ -5,7 +5,7 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 // Okabe and Ito's palette, as the server-side plots (app/plots/svg.py) use it.
 const PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
-const SIZE = { width: 640, height: 400, left: 56, right: 16, top: 16, bottom: 36 };
+const MARGIN = { left: 56, right: 16, top: 16, bottom: 36 };
 const CLAMP = 1000; // in plot sizes, as on the server: coordinates stay finite, visible slopes stay true
 const ROW_AXES = ["-1", "1"]; // axis-wise activations are plotted along the last axis of an [n, 2] tensor
 const DEFAULT_EXPRESSION = "x * sigmoid(1.702 * x)";
@@ -402,7 +402,11 @@ function svgNode(tag, attributes = {}, text = null) {
 function draw(series, xRange, yRange) {
   const svg = document.getElementById("plot");
   svg.textContent = "";
-  const { width, height, left, right: marginRight, top, bottom: marginBottom } = SIZE;
+  // The drawing is as wide as its box in CSS pixels, so labels keep their size on a phone.
+  const width = Math.max(300, Math.round(svg.getBoundingClientRect().width) || 640);
+  const height = Math.round(Math.min(Math.max(width * 0.62, 260), 480));
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const { left, right: marginRight, top, bottom: marginBottom } = MARGIN;
   const plotW = width - left - marginRight;
   const plotH = height - top - marginBottom;
   const [x0, x1] = xRange;
@@ -440,6 +444,7 @@ function draw(series, xRange, yRange) {
   for (const s of series) {
     // data-x and data-y keep the API's values as they came, for anyone (and the browser tests) to check.
     const group = svgNode("g", { class: "series", "data-curve": s.curve, "data-kind": s.kind, "data-name": s.name });
+    group.dataset.params = JSON.stringify(s.params);
     group.dataset.x = JSON.stringify(s.x);
     group.dataset.y = JSON.stringify(s.raw);
     let run = [];
@@ -521,7 +526,10 @@ function readRange() {
   return range;
 }
 
+// body[data-state]: pending (a redraw is due), busy (waiting for the API), ready (drawn), invalid
+// (the range form has an error); what a script or a test waits for.
 function scheduleRedraw() {
+  document.body.dataset.state = "pending";
   clearTimeout(redrawTimer);
   redrawTimer = setTimeout(redraw, 150);
 }
@@ -532,7 +540,10 @@ async function redraw() {
   const rangeError = document.getElementById("range-error");
   rangeError.hidden = !range.error;
   rangeError.textContent = range.error || "";
-  if (range.error) return;
+  if (range.error) {
+    document.body.dataset.state = "invalid";
+    return;
+  }
   const status = document.getElementById("status");
   status.textContent = "Computing…";
   document.body.dataset.state = "busy";
@@ -558,12 +569,13 @@ async function redraw() {
     }
     const index = state.curves.indexOf(curve);
     const label = curveLabel(curve);
-    const common = { curve: curve.id, name: curve.name, color: curve.color, x: xs };
+    const common = { curve: curve.id, name: curve.name, params: curve.params(), color: curve.color, x: xs };
     series.push({ ...common, kind: "y", label, dashed: false, y: value.y, raw: value.raw });
     if (value.dydx) series.push({ ...common, kind: "dydx", label: `d/dx ${label}`, dashed: true, y: value.dydx, raw: value.rawDydx });
     curve.node.dataset.index = String(index);
   }
   draw(series, [range.lo, range.hi], range.yRange);
+  document.getElementById("plot").dataset.dtype = range.dtype;
   const drawn = state.curves.length - failed;
   status.textContent = `Plotted ${drawn} ${drawn === 1 ? "activation" : "activations"} at ${range.n} points (${range.dtype})` +
     (failed ? `; ${failed} with an error, shown beside it.` : ".");
@@ -586,6 +598,7 @@ async function start() {
     for (const spec of activations) state.catalogue.set(spec.name, spec);
   } catch (error) {
     status.textContent = `Could not load the catalogue: ${error.message}`;
+    document.body.dataset.state = "error";
     return;
   }
   const names = location.hash.slice(1).split(",").filter((name) => state.catalogue.has(name));
@@ -597,6 +610,11 @@ async function start() {
     scheduleRedraw();
   });
   document.getElementById("range").addEventListener("input", scheduleRedraw);
+  let lastWidth = window.innerWidth;
+  window.addEventListener("resize", () => {
+    if (window.innerWidth !== lastWidth) scheduleRedraw();
+    lastWidth = window.innerWidth;
+  });
   document.getElementById("range").addEventListener("submit", (event) => {
     event.preventDefault();
     redraw();
