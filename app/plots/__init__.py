@@ -4,6 +4,7 @@ Pure Python and NumPy like the core: nothing here imports the web framework.
 """
 
 from app.plots.curves import SampledCurve, plot_title, sample_curve, sample_x
+from app.plots.figures import activation_svg
 from app.plots.svg import Series, render_svg
 
-__all__ = ["SampledCurve", "Series", "plot_title", "render_svg", "sample_curve", "sample_x"]
+__all__ = ["SampledCurve", "Series", "activation_svg", "plot_title", "render_svg", "sample_curve", "sample_x"]

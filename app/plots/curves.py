@@ -98,7 +98,7 @@ def _curve(
 
 
 def plot_title(curve: SampledCurve) -> str:
-    """`relu(alpha=0.1)`: the name and the parameters that differ from their defaults."""
+    """`relu(alpha=0.1)`: the name and the parameters that differ from their defaults (`relu`: none)."""
     if curve.name == CUSTOM:
         return f"custom: {curve.params['expression']}"
     spec = REGISTRY.get(curve.name)
@@ -107,7 +107,7 @@ def plot_title(curve: SampledCurve) -> str:
         for param in spec.params
         if curve.params.get(param.name) != param.default
     ]
-    return f"{curve.name}({', '.join(shown)})"
+    return f"{curve.name}({', '.join(shown)})" if shown else curve.name
 
 
 def _text(value: object) -> str:

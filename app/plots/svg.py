@@ -22,7 +22,8 @@ FloatArray = npt.NDArray[np.float64]
 # Okabe and Ito's palette for colour-blind readers (its yellow left out: too pale on white).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
-_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 56, 16, 32, 40
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_BOTTOM = 56, 16, 40
+_TITLE_Y, _LEGEND_ROW = 18, 18  # the title's baseline; the height of a legend row under it
 _CLAMP = 1000.0  # in plot sizes: how far off the view a point may be drawn before it is clamped
 
 
@@ -90,9 +91,11 @@ def render_svg(
     """An SVG document plotting `series` over `x_range` (y: `y_range` or the data's extent)."""
     x_low, x_high = x_range
     y_low, y_high = y_range if y_range is not None else y_extent(series)
-    left, top = _MARGIN_LEFT, _MARGIN_TOP
-    plot_w, plot_h = width - _MARGIN_LEFT - _MARGIN_RIGHT, height - _MARGIN_TOP - _MARGIN_BOTTOM
-    right, bottom = left + plot_w, top + plot_h
+    legend, legend_rows = _legend(series, width)
+    # The legend sits above the frame, under the title, where it never hides a curve.
+    left, top = _MARGIN_LEFT, _TITLE_Y + 10 + _LEGEND_ROW * legend_rows
+    plot_w, plot_h = width - _MARGIN_LEFT - _MARGIN_RIGHT, height - top - _MARGIN_BOTTOM
+    bottom = top + plot_h
 
     def px(x: FloatArray) -> FloatArray:
         return np.clip(left + (x - x_low) / (x_high - x_low) * plot_w, -_CLAMP * plot_w, _CLAMP * plot_w)
@@ -120,11 +123,10 @@ def render_svg(
             points = " ".join(f"{xs[i]:.2f},{ys[i]:.2f}" for i in run)
             out.append(f'<polyline stroke="{s.color}"{dash} points="{points}"/>')
     out.append("</g>")
-    drawn = [(px(np.asarray(s.x, dtype=np.float64)), py(np.asarray(s.y, dtype=np.float64))) for s in series]
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>')
-    out.append(f'<text x="{left}" y="20" font-size="14" font-weight="600">{escape(title)}</text>')
+    out.append(f'<text x="8" y="{_TITLE_Y}" font-size="14" font-weight="600">{escape(title)}</text>')
     out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
-    out.extend(_legend(series, drawn, (left, top, right, bottom)))
+    out.extend(legend)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -161,42 +163,20 @@ def _axes(
     return out + zero + labels
 
 
-def _legend(
-    series: Sequence[Series], drawn: Sequence[tuple[FloatArray, FloatArray]], frame: tuple[int, int, int, int]
-) -> list[str]:
-    """One line per series on a white panel, in the corner of the frame that hides the fewest points."""
-    if not series:
-        return []
-    left, top, right, bottom = frame
-    longest = max(len(s.label) for s in series)
-    box_w = min(40 + 7 * longest, right - left - 16)
-    box_h = 8 + 18 * len(series)
-    corners = [
-        (right - box_w - 8, top + 8),
-        (left + 8, top + 8),
-        (right - box_w - 8, bottom - box_h - 8),
-        (left + 8, bottom - box_h - 8),
-    ]
-
-    def hidden(corner: tuple[float, float]) -> int:
-        x0, y0 = corner
-        return sum(
-            int(np.count_nonzero((xs >= x0) & (xs <= x0 + box_w) & (ys >= y0) & (ys <= y0 + box_h))) for xs, ys in drawn
-        )
-
-    x0, y0 = min(corners, key=hidden)  # the first of equals: top right, where readers look first
-    out = [
-        f'<g><rect x="{x0}" y="{y0}" width="{box_w}" height="{box_h}" fill="#ffffff" fill-opacity="0.9" stroke="#ccc"/>'
-    ]
-    for i, s in enumerate(series):
-        y = y0 + 14 + 18 * i
+def _legend(series: Sequence[Series], width: int) -> tuple[list[str], int]:
+    """A line sample and the label of each series, left to right, wrapping; and the rows it takes."""
+    out, row, x = [], 0, 8.0
+    for s in series:
+        entry_w = 36 + 7 * len(s.label) + 16  # the label's width estimated at 7 px a character
+        if x > 8 and x + entry_w > width - 8:
+            row, x = row + 1, 8.0
+        y = _TITLE_Y + 4 + _LEGEND_ROW * (row + 1)
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        out.append(
-            f'<line x1="{x0 + 6}" y1="{y - 4}" x2="{x0 + 30}" y2="{y - 4}" stroke="{s.color}" stroke-width="2"{dash}/>'
-        )
-        out.append(f'<text x="{x0 + 36}" y="{y}">{escape(s.label)}</text>')
-    out.append("</g>")
-    return out
+        sample = f'x1="{x:.0f}" y1="{y - 4}" x2="{x + 26:.0f}" y2="{y - 4}"'
+        out.append(f'<line {sample} stroke="{s.color}" stroke-width="2"{dash}/>')
+        out.append(f'<text x="{x + 32:.0f}" y="{y}">{escape(s.label)}</text>')
+        x += entry_w
+    return out, row + 1 if series else 0
 
 
 def _finite_runs(y: FloatArray) -> list[range]:

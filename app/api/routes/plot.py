@@ -22,9 +22,8 @@ from app import __version__
 from app.api.problems import PROBLEM_JSON
 from app.errors import ErrorItem, InvalidParameter, ServiceError
 from app.numerics.expressions import CUSTOM
-from app.plots import Series, plot_title, render_svg, sample_curve, sample_x
+from app.plots import activation_svg
 from app.plots.curves import DEFAULT_POINTS, MAX_ABS_X, MAX_POINTS, MIN_POINTS
-from app.plots.svg import PALETTE
 
 router = APIRouter(tags=["explorer"])
 
@@ -79,17 +78,22 @@ def read_activation_plot(
     if y_min is not None and y_max is not None and not y_min < y_max:
         raise _invalid("y_max", f"'y_max' must be greater than 'y_min', got y_min={y_min:g}, y_max={y_max:g}")
     params = activation_query_params(request, name)
+    y_range = (y_min, y_max) if y_min is not None and y_max is not None else None
     try:
-        curve = sample_curve(name, params, sample_x(x_min, x_max, points), dtype, derivative)
+        svg = activation_svg(
+            name,
+            params,
+            x_range=(x_min, x_max),
+            points=points,
+            dtype=dtype,
+            derivative=derivative,
+            y_range=y_range,
+            width=width,
+            height=height,
+        )
     except ServiceError as exc:
         exc.errors = tuple(ErrorItem(("query", *item.loc), item.msg) for item in exc.errors)
         raise
-    title = plot_title(curve)
-    series = [Series(curve.name, curve.x, curve.y)]
-    if curve.dydx is not None:
-        series.append(Series(f"d/dx {curve.name}", curve.x, curve.dydx, dashed=True, color=PALETTE[1]))
-    y_range = (y_min, y_max) if y_min is not None and y_max is not None else None
-    svg = render_svg(series, title=title, x_range=(x_min, x_max), y_range=y_range, width=width, height=height)
     body = svg.encode()
     etag = f'"{hashlib.sha256(__version__.encode() + body).hexdigest()[:32]}"'
     headers = {**_HEADERS, "ETag": etag}

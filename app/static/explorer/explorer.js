@@ -586,7 +586,7 @@ function curveLabel(curve) {
   const params = curve.params();
   if (curve.name === "custom") return `custom: ${params.expression}`;
   const shown = Object.entries(params).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
-  return `${curve.name}(${shown.join(", ")})`;
+  return shown.length ? `${curve.name}(${shown.join(", ")})` : curve.name;
 }
 
 async function start() {
