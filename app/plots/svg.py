@@ -53,15 +53,15 @@ def nice_ticks(low: float, high: float, target: int = 6) -> list[float]:
 
 
 def format_tick(value: float, step: float) -> str:
-    """A tick label with as many decimals as the step needs, scientific beyond 1e5."""
+    """A tick label with the digits the step needs: fixed from 1e-4 to 1e5, scientific beyond."""
     if value == 0:
         return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-4:
-        return f"{value:.3g}"
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    if round(step * 10**decimals) != step * 10**decimals:  # 2.5, 0.25: one decimal more
-        decimals += 1
-    return f"{value:.{decimals}f}"
+    extra = 1 if round(step / 10.0 ** math.floor(math.log10(step) + 1e-9), 6) == 2.5 else 0  # 2.5, 0.25
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + extra)
+    if 1e-4 <= abs(value) < 1e5:
+        return f"{value:.{decimals}f}"
+    digits = max(1, math.floor(math.log10(abs(value))) - math.floor(math.log10(step) + 1e-9) + 1 + extra)
+    return f"{value:.{digits}g}"
 
 
 def y_extent(series: Sequence[Series]) -> tuple[float, float]:

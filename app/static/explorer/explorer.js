@@ -385,10 +385,11 @@ function niceTicks(low, high, target = 6) {
 
 function formatTick(value, step) {
   if (value === 0) return "0";
-  if (Math.abs(value) >= 1e5 || Math.abs(value) < 1e-4) return value.toPrecision(3);
-  let decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-  if (Math.round(step * 10 ** decimals) !== step * 10 ** decimals) decimals += 1;
-  return value.toFixed(decimals);
+  const power = Math.floor(Math.log10(step) + 1e-9);
+  const extra = Math.abs(step / 10 ** power - 2.5) < 1e-6 ? 1 : 0; // 2.5, 0.25: one digit more
+  if (Math.abs(value) >= 1e-4 && Math.abs(value) < 1e5) return value.toFixed(Math.max(0, -power + extra));
+  const digits = Math.max(1, Math.floor(Math.log10(Math.abs(value))) - power + 1 + extra);
+  return String(Number(value.toPrecision(Math.min(digits, 21))));
 }
 
 function svgNode(tag, attributes = {}, text = null) {
