@@ -28,9 +28,13 @@ def chromium_path() -> str | None:
     return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Playwright's sync API keeps an asyncio loop marked as running in this thread while it is open:
+    closed with the module, it does not leak into later tests that call asyncio.run.
+    """
     executable = chromium_path()
     if executable is None:
         if os.environ.get("CI") == "true":
