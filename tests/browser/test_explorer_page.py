@@ -31,7 +31,7 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     yield from _open(browser, live_server, {"width": 1280, "height": 900})
 
 
-def _open(browser: Any, base: str, viewport: dict[str, int]) -> Iterator[Any]:
+def _open(browser: Any, base: str, viewport: dict[str, int], path: str = "/") -> Iterator[Any]:
     context = browser.new_context(viewport=viewport)
     foreign: list[str] = []
 
@@ -46,7 +46,7 @@ def _open(browser: Any, base: str, viewport: dict[str, int]) -> Iterator[Any]:
     new_page = context.new_page()
     errors: list[str] = []
     new_page.on("pageerror", lambda error: errors.append(str(error)))
-    new_page.goto(base + "/")
+    new_page.goto(base + path)
     settle(new_page)
     yield new_page
     context.close()
@@ -177,6 +177,34 @@ def test_copied_requests_reproduce_the_plot(page: Any, live_server: str) -> None
     namespace = {}
     exec(code.inner_text(), namespace)
     np.testing.assert_array_equal(namespace["y"], np.array([float(v) for v in relu["y"]], dtype=np.float32))
+
+
+def test_axiswise_snippets_give_the_plotted_curve_and_derivative(browser: Any, live_server: str) -> None:
+    for page in _open(browser, live_server, {"width": 1280, "height": 900}, "/#softmax"):
+        page.get_by_label("derivative (dashed)").check()
+        settle(page)
+        y, dydx = plotted(page)["series"]
+        assert (y["name"], dydx["kind"]) == ("softmax", "dydx")
+        request = card(page, 0).locator("details.request")
+        request.locator("summary").click()
+        code = request.locator("pre code")
+        expect(code).to_contain_text("/gradient/softmax")
+        bodies = [json.loads(line.split(" -d '", 1)[1][:-1]) for line in code.inner_text().splitlines() if line]
+        answers = [
+            httpx.post(f"{live_server}/{kind}/softmax", json=body, timeout=10).json()
+            for kind, body in zip(("activate", "gradient"), bodies, strict=True)
+        ]
+        assert [row[0] for row in answers[0]["y"]] == y["y"]
+        assert [row[0] for row in answers[1]["dx"]] == dydx["y"]
+        request.get_by_label("Python (httpx)").check()
+        expect(code).to_contain_text("import httpx")
+        namespace: dict[str, Any] = {}
+        exec(code.inner_text(), namespace)
+        assert (namespace["y"], namespace["dydx"]) == (y["y"], dydx["y"])
+        # The values table and the address follow the plot.
+        page.get_by_text("The plotted values as a table").click()
+        assert page.locator("#values tbody tr").count() == 21
+        assert page.evaluate("location.hash") == "#softmax"
 
 
 def test_bad_parameters_and_ranges_are_explained_beside_them(page: Any) -> None:

@@ -50,6 +50,11 @@ function requestBody(curve, xs, dtype) {
   return { x, ...curve.params(), dtype };
 }
 
+/** dy one-hot on the plotted (first) element of each of n rows of the result, which has `width` columns. */
+function oneHotRows(n, width) {
+  return Array.from({ length: n }, () => Array.from({ length: width }, (_, j) => (j === 0 ? 1 : 0)));
+}
+
 /** y and, on request, dy/dx of one curve at xs (the first element of each row if axis-wise). */
 async function computeCurve(curve, xs, dtype, derivative) {
   const spec = state.catalogue.get(curve.name);
@@ -58,9 +63,11 @@ async function computeCurve(curve, xs, dtype, derivative) {
   const activated = await postJson(`/activate/${path}`, body);
   const first = (rows) => (spec.elementwise ? rows : rows.map((row) => row[0]));
   const result = { raw: first(activated.y), y: first(activated.y).map(toNumber), dydx: null, rawDydx: null };
+  // The result's row length (2, glu: 1), which the upstream gradient of the snippets needs too.
+  curve.rowWidth = spec.elementwise ? null : activated.shape[1];
   if (derivative) {
     // The upstream gradient one-hot on the plotted element gives d y[0] / d x[0] of each row.
-    const dy = spec.elementwise ? undefined : activated.y.map((row) => row.map((_, j) => (j === 0 ? 1 : 0)));
+    const dy = spec.elementwise ? undefined : oneHotRows(xs.length, curve.rowWidth);
     const gradient = await postJson(`/gradient/${path}`, dy === undefined ? body : { ...body, dy });
     result.rawDydx = first(gradient.dx);
     result.dydx = result.rawDydx.map(toNumber);
@@ -307,11 +314,15 @@ function snippet(client, curve, range) {
   const { lo, hi, n, dtype, derivative } = range;
   const path = encodeURIComponent(curve.name);
   if (client === "curl") {
-    const body = JSON.stringify(requestBody(curve, sampleX(lo, hi, n), dtype));
-    const quoted = `'${body.replace(/'/g, "'\\''")}'`;
-    const lines = [`curl -sS ${base}/activate/${path} -H 'Content-Type: application/json' -d ${quoted}`];
-    if (derivative && spec.elementwise) lines.push("", `curl -sS ${base}/gradient/${path} -H 'Content-Type: application/json' -d ${quoted}`);
-    else if (derivative) lines.push("", "# the derivative: POST the same body to /gradient with \"dy\" one-hot on the first element of each row");
+    const shell = (text) => `'${text.replace(/'/g, "'\\''")}'`; // single-quoted for a POSIX shell
+    const body = requestBody(curve, sampleX(lo, hi, n), dtype);
+    const post = (endpoint, payload) =>
+      `curl -sS ${base}/${endpoint}/${path} -H 'Content-Type: application/json' -d ${shell(JSON.stringify(payload))}`;
+    const lines = [post("activate", body)];
+    if (derivative) {
+      const dy = spec.elementwise ? {} : { dy: oneHotRows(n, curve.rowWidth || 2) };
+      lines.push("", post("gradient", { ...body, ...dy }));
+    }
     return lines.join("\n");
   }
   const fields = Object.entries(params).map(([key, value]) => `, ${JSON.stringify(key)}: ${pythonValue(value)}`).join("");
@@ -576,11 +587,31 @@ async function redraw() {
     curve.node.dataset.index = String(index);
   }
   draw(series, [range.lo, range.hi], range.yRange);
+  tabulate(series, xs);
+  // The address names the curves, so a link reopens the same comparison.
+  history.replaceState(null, "", `#${state.curves.map((c) => encodeURIComponent(c.name)).join(",")}`);
   document.getElementById("plot").dataset.dtype = range.dtype;
   const drawn = state.curves.length - failed;
   status.textContent = `Plotted ${drawn} ${drawn === 1 ? "activation" : "activations"} at ${range.n} points (${range.dtype})` +
     (failed ? `; ${failed} with an error, shown beside it.` : ".");
   document.body.dataset.state = "ready";
+}
+
+/** Every series at up to 21 evenly spaced points, for readers who cannot see the plot. */
+function tabulate(series, xs) {
+  const table = document.getElementById("values");
+  table.textContent = "";
+  const step = Math.max(1, Math.ceil((xs.length - 1) / 20));
+  const rows = [];
+  for (let i = 0; i < xs.length; i += step) rows.push(i);
+  if (rows[rows.length - 1] !== xs.length - 1) rows.push(xs.length - 1);
+  const head = element("tr", {}, element("th", { scope: "col", text: "x" }), ...series.map((s) => element("th", { scope: "col", text: s.label })));
+  table.append(element("thead", {}, head));
+  const body = element("tbody");
+  for (const i of rows) {
+    body.append(element("tr", {}, element("th", { scope: "row", text: String(xs[i]) }), ...series.map((s) => element("td", { text: String(s.raw[i]) }))));
+  }
+  table.append(body);
 }
 
 function curveLabel(curve) {
@@ -602,7 +633,14 @@ async function start() {
     document.body.dataset.state = "error";
     return;
   }
-  const names = location.hash.slice(1).split(",").filter((name) => state.catalogue.has(name));
+  const decode = (text) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return ""; // a malformed address opens the default curves
+    }
+  };
+  const names = location.hash.slice(1).split(",").map(decode).filter((name) => state.catalogue.has(name));
   for (const name of names.length ? names : ["relu", "gelu"]) addCurve(name);
   document.getElementById("add-curve").addEventListener("click", () => {
     const used = new Set(state.curves.map((c) => c.name));
