@@ -27,6 +27,7 @@ FloatArray = npt.NDArray[np.float64]
 
 MIN_POINTS, MAX_POINTS, DEFAULT_POINTS = 2, 2001, 201
 MAX_ABS_X = 1e6  # the plotted range stays within [-MAX_ABS_X, MAX_ABS_X]
+MIN_SPAN = 1e-9  # x_max - x_min (and y_max - y_min) at least this: distinct points and readable ticks
 ROW_OTHER = 0.0  # the fixed other element of the row [x, 0] of axis-wise activations
 _ROW_AXES = (-1, 1, [-1], [1])
 

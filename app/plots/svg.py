@@ -24,6 +24,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_BOTTOM = 56, 16, 40
 _TITLE_Y, _LEGEND_ROW = 18, 18  # the title's baseline; the height of a legend row under it
+_MAX_EXTENT = 1e300  # the automatic y range stays within +-this
 _CLAMP = 1000.0  # in plot sizes: how far off the view a point may be drawn before it is clamped
 
 
@@ -41,9 +42,9 @@ class Series:
 def nice_ticks(low: float, high: float, target: int = 6) -> list[float]:
     """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering [low, high]."""
     span = high - low
-    if not (math.isfinite(span) and span > 0):
-        return [low]
     raw = span / target
+    if not (math.isfinite(span) and raw > 1e-300):  # nothing to divide (a flat or subnormal range)
+        return [low]
     magnitude = 10.0 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * magnitude >= raw)
     first = math.ceil(low / step - 1e-9)
@@ -66,12 +67,13 @@ def format_tick(value: float, step: float) -> str:
 
 def y_extent(series: Sequence[Series]) -> tuple[float, float]:
     """The range of the finite values of every series, padded by 5 %, never empty."""
-    finite = [s.y[np.isfinite(s.y)] for s in series]
+    # Beyond 1e300 values leave the view: the padded extent and its span stay finite doubles.
+    finite = [np.clip(s.y[np.isfinite(s.y)], -_MAX_EXTENT, _MAX_EXTENT) for s in series]
     values = np.concatenate(finite) if finite else np.empty(0)
     if values.size == 0:
         return -1.0, 1.0
     low, high = float(values.min()), float(values.max())
-    if low == high:
+    if high - low <= 1e-12 * max(abs(low), abs(high), 1e-280):  # flat, to the precision of a float64
         pad = max(abs(low) * 0.1, 1.0)
         return low - pad, high + pad
     pad = (high - low) * 0.05
@@ -98,10 +100,12 @@ def render_svg(
     bottom = top + plot_h
 
     def px(x: FloatArray) -> FloatArray:
-        return np.clip(left + (x - x_low) / (x_high - x_low) * plot_w, -_CLAMP * plot_w, _CLAMP * plot_w)
+        with np.errstate(all="ignore"):  # inf and huge values are clamped; NaN is never drawn
+            return np.clip(left + (x - x_low) / (x_high - x_low) * plot_w, -_CLAMP * plot_w, _CLAMP * plot_w)
 
     def py(y: FloatArray) -> FloatArray:
-        return np.clip(bottom - (y - y_low) / (y_high - y_low) * plot_h, -_CLAMP * plot_h, _CLAMP * plot_h)
+        with np.errstate(all="ignore"):
+            return np.clip(bottom - (y - y_low) / (y_high - y_low) * plot_h, -_CLAMP * plot_h, _CLAMP * plot_h)
 
     description = "; ".join(s.label for s in series) or "no curve"
     out = [

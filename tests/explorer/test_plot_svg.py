@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from app.numerics import REGISTRY
@@ -91,6 +93,8 @@ def test_unquoted_and_quoted_expressions(client: TestClient) -> None:
     ("name", "query", "loc"),
     [
         ("relu", {"x_min": 3, "x_max": 1}, "x_max"),
+        ("relu", {"x_min": 0, "x_max": 5e-324}, "x_max"),
+        ("relu", {"y_min": 0, "y_max": 5e-324}, "y_max"),
         ("relu", {"x_min": "nan"}, "x_min"),
         ("relu", {"x_max": "inf"}, "x_max"),
         ("relu", {"x_max": 1e7}, "x_max"),
@@ -123,6 +127,35 @@ def test_bad_settings_are_422_problems_naming_the_parameter(
     assert any(error["loc"][:2] == ["query", loc] for error in problem["errors"]), problem
 
 
+@pytest.mark.parametrize(
+    ("name", "query"),
+    [
+        ("linear", {"x_min": 0, "x_max": 1e-9}),
+        ("linear", {"x_min": 999999.999999999, "x_max": 1e6, "points": 2001}),
+        ("relu", {"x_min": -1e6, "x_max": -999999}),  # a flat curve: y all 0
+        ("custom", {"expression": "1e-320 * x"}),  # subnormal values: a flat range to float64 precision
+        ("exponential", {"x_min": 700, "x_max": 800, "dtype": "float64"}),  # overflows to inf: a gap
+        ("custom", {"expression": "-exp(x)", "x_min": 700, "x_max": 709.78, "dtype": "float64"}),  # near -max
+        (
+            "custom",
+            {
+                "expression": "where(x > 0, exp(x), -exp(-x))",
+                "x_min": -709.78,
+                "x_max": 709.78,
+                "dtype": "float64",
+                "derivative": "true",
+            },
+        ),
+        ("ThresholdedReLU", {"theta": 1e6}),
+    ],
+)
+def test_extreme_but_valid_ranges_still_plot(client: TestClient, name: str, query: dict[str, Any]) -> None:
+    response = _plot(client, name, **query)
+    assert response.status_code == 200, response.text
+    ET.fromstring(response.text)
+    assert "nan" not in response.text.lower() and "inf" not in response.text.lower()
+
+
 def test_unknown_activation_is_a_404_problem(client: TestClient) -> None:
     response = _plot(client, "relux")
     assert response.status_code == 404
@@ -140,3 +173,47 @@ def test_cacheable_with_an_etag(client: TestClient) -> None:
     assert other.status_code == 200 and other.headers["etag"] != etag
     head = client.head("/activations/elu/plot.svg?alpha=0.5")
     assert head.status_code == 200 and head.content == b""
+
+
+_NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from(["", "true", "[1,0]", "null", "1e-320", "5e-324", "-0", "abc"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(["relu", "softmax", "glu", "Softmax", "PReLU", "threshold", "exponential", "custom", "nope"]),
+    query=st.dictionaries(
+        st.sampled_from(
+            [
+                "x_min",
+                "x_max",
+                "y_min",
+                "y_max",
+                "points",
+                "width",
+                "height",
+                "derivative",
+                "dtype",
+                "alpha",
+                "axis",
+                "mask",
+                "threshold",
+                "default_value",
+                "expression",
+            ]
+        ),
+        _NUMBERS,
+        max_size=6,
+    ),
+)
+def test_no_query_gives_a_server_error(client: TestClient, name: str, query: dict[str, Any]) -> None:
+    response = _plot(client, name, **query)
+    assert response.status_code in (200, 404, 422), response.text
+    if response.status_code == 200:
+        ET.fromstring(response.text)
+    else:
+        assert response.headers["content-type"] == "application/problem+json"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.plots.svg import Series, format_tick, nice_ticks, render_svg
 
@@ -94,3 +97,17 @@ def test_same_input_same_bytes() -> None:
     x = np.linspace(-3, 3, 50)
     make = lambda: render_svg([Series("tanh", x, np.tanh(x))], title="tanh", x_range=(-3, 3))  # noqa: E731
     assert make() == make()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    y=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=2, max_size=30),
+    x_low=st.floats(min_value=-1e6, max_value=1e6),
+    span=st.floats(min_value=1e-9, max_value=1e6),
+)
+def test_any_values_give_a_well_formed_finite_document(y: list[float], x_low: float, span: float) -> None:
+    x = x_low + span * np.arange(len(y)) / (len(y) - 1)
+    svg = render_svg([Series("f", x, np.array(y))], title="f", x_range=(x_low, x_low + span))
+    ET.fromstring(svg)
+    coordinates = re.findall(r'(?:x|y|x1|x2|y1|y2)="([^"]*)"', svg) + re.findall(r'points="([^"]*)"', svg)
+    assert not any(word in text.lower() for text in coordinates for word in ("nan", "inf"))

@@ -23,7 +23,7 @@ from app.api.problems import PROBLEM_JSON
 from app.errors import ErrorItem, InvalidParameter, ServiceError
 from app.numerics.expressions import CUSTOM
 from app.plots import activation_svg
-from app.plots.curves import DEFAULT_POINTS, MAX_ABS_X, MAX_POINTS, MIN_POINTS
+from app.plots.curves import DEFAULT_POINTS, MAX_ABS_X, MAX_POINTS, MIN_POINTS, MIN_SPAN
 
 router = APIRouter(tags=["explorer"])
 
@@ -71,12 +71,14 @@ def read_activation_plot(
     Activation parameters use JSON syntax (`?alpha=0.1&approximate=true`); `name=custom` takes an
     `expression`. Axis-wise activations are drawn as the first element of the row [x, 0].
     """
-    if not x_min < x_max:
-        raise _invalid("x_max", f"'x_max' must be greater than 'x_min', got x_min={x_min:g}, x_max={x_max:g}")
+    if not x_max - x_min >= MIN_SPAN:
+        msg = f"'x_max' must exceed 'x_min' by at least {MIN_SPAN:g}, got x_min={x_min!r}, x_max={x_max!r}"
+        raise _invalid("x_max", msg)
     if (y_min is None) != (y_max is None):
         raise _invalid("y_max" if y_max is None else "y_min", "'y_min' and 'y_max' go together: send both or neither")
-    if y_min is not None and y_max is not None and not y_min < y_max:
-        raise _invalid("y_max", f"'y_max' must be greater than 'y_min', got y_min={y_min:g}, y_max={y_max:g}")
+    if y_min is not None and y_max is not None and not y_max - y_min >= MIN_SPAN:
+        msg = f"'y_max' must exceed 'y_min' by at least {MIN_SPAN:g}, got y_min={y_min!r}, y_max={y_max!r}"
+        raise _invalid("y_max", msg)
     params = activation_query_params(request, name)
     y_range = (y_min, y_max) if y_min is not None and y_max is not None else None
     try:

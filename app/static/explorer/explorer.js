@@ -389,6 +389,7 @@ function niceTicks(low, high, target = 6) {
   const raw = span / target;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  if (!(step > 0) || span / step > 100) return [low]; // a range too narrow for doubles to tick
   const ticks = [];
   for (let k = Math.ceil(low / step - 1e-9); k <= Math.floor(high / step + 1e-9); k++) ticks.push(k * step + 0);
   return ticks;
@@ -491,15 +492,16 @@ function extent(series) {
   let low = Infinity;
   let high = -Infinity;
   for (const s of series) {
-    for (const y of s.y) {
-      if (Number.isFinite(y)) {
+    for (const value of s.y) {
+      if (Number.isFinite(value)) {
+        const y = Math.min(Math.max(value, -1e300), 1e300); // beyond: off the view, the span stays finite
         low = Math.min(low, y);
         high = Math.max(high, y);
       }
     }
   }
   if (low > high) return [-1, 1];
-  if (low === high) {
+  if (high - low <= 1e-12 * Math.max(Math.abs(low), Math.abs(high), 1e-280)) {
     const pad = Math.max(Math.abs(low) * 0.1, 1);
     return [low - pad, high + pad];
   }
@@ -528,12 +530,12 @@ function readRange() {
   };
   if (value("x-min") === "" || value("x-max") === "" || !Number.isFinite(lo) || !Number.isFinite(hi)) {
     range.error = "x from and to must be numbers.";
-  } else if (!(lo < hi)) range.error = "x from must be less than x to.";
+  } else if (!(hi - lo >= 1e-9)) range.error = "x from must be less than x to (by at least 1e-9).";
   else if (!Number.isInteger(n) || n < 2 || n > 2001) range.error = "points must be a whole number from 2 to 2001.";
   else if ((yLow === "") !== (yHigh === "")) range.error = "Give both y limits, or neither (auto).";
   else if (yLow !== "") {
     range.yRange = [Number(yLow), Number(yHigh)];
-    if (!(range.yRange[0] < range.yRange[1])) range.error = "y from must be less than y to.";
+    if (!(range.yRange[1] - range.yRange[0] >= 1e-9)) range.error = "y from must be less than y to (by at least 1e-9).";
   }
   return range;
 }
