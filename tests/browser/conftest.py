@@ -54,6 +54,7 @@ def save_screenshot(page: Any, name: str) -> Path:
     """A full-page screenshot in test-artifacts/, listed in the run's summary."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky plot at its place in the layout, not where a test scrolled
     page.screenshot(path=str(path), full_page=True)
     _saved.append(path)
     return path
