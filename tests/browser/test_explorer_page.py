@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from app.numerics import REGISTRY
@@ -244,6 +245,19 @@ def test_keyboard_alone_reaches_and_changes_everything(page: Any) -> None:
     settle(page)
     assert page.evaluate("document.activeElement.classList.contains('name')")
     assert len(plotted(page)["series"]) == 3
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 844}])
+def test_axe_finds_no_accessibility_violation(browser: Any, live_server: str, viewport: dict[str, int]) -> None:
+    """axe-core's WCAG rules on the page with every panel open: labels, names, contrast, landmarks, ARIA."""
+    for page in _open(browser, live_server, viewport, "/#relu,Softmax,custom"):
+        page.get_by_label("derivative (dashed)").check()
+        settle(page)
+        for summary in page.locator("summary").all():
+            summary.click()
+        settle(page)
+        results = Axe().run(page)
+        assert results.violations_count == 0, results.generate_report()
 
 
 def test_page_fits_a_phone(browser: Any, live_server: str) -> None:
