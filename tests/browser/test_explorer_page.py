@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -206,6 +207,46 @@ def test_axiswise_snippets_give_the_plotted_curve_and_derivative(browser: Any, l
         page.get_by_text("The plotted values as a table").click()
         assert page.locator("#values tbody tr").count() == 21
         assert page.evaluate("location.hash") == "#softmax"
+
+
+def test_a_service_with_an_api_key_gets_it_from_the_page(browser: Any, live_server: str) -> None:
+    """With ACTIVATIONS_API_KEY set the API answers 401 until the key comes: the page asks for it,
+    sends it as X-API-Key, and puts it in the copied requests. The 401s are played by the browser's
+    router here, as the service answers them, so the test does not depend on the server's settings."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    keys: list[str | None] = []
+
+    def require_key(route: Any) -> None:
+        request = route.request
+        if not request.url.startswith(live_server + "/"):
+            route.abort()
+            return
+        path = urlsplit(request.url).path
+        if path == "/activations" or path.startswith(("/activate/", "/gradient/")):
+            keys.append(request.headers.get("x-api-key"))
+            if keys[-1] != "s3cret":
+                problem = {"type": "/problems/unauthorized", "title": "Missing or wrong API key", "status": 401}
+                route.fulfill(status=401, content_type="application/problem+json", body=json.dumps(problem))
+                return
+        route.continue_()
+
+    context.route("**/*", require_key)
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/")
+        page.wait_for_selector("body[data-state='key']", state="attached", timeout=TIMEOUT_MS)
+        assert "requires an API key" in page.locator("#status").inner_text()
+        assert page.evaluate("document.activeElement.id") == "api-key"
+        page.keyboard.type("s3cret")
+        page.keyboard.press("Enter")
+        settle(page)
+        assert [s["name"] for s in plotted(page)["series"]] == ["relu", "gelu"]
+        assert keys[0] is None and set(keys[1:]) == {"s3cret"}
+        request = card(page, 0).locator("details.request")
+        request.locator("summary").click()
+        expect(request.locator("pre code")).to_contain_text("-H 'X-API-Key: s3cret'")
+    finally:
+        context.close()
 
 
 def test_bad_parameters_and_ranges_are_explained_beside_them(page: Any) -> None:

@@ -28,10 +28,16 @@ function toNumber(value) {
   return typeof value === "number" ? value : Number(value);
 }
 
+/** The API key typed in the page, if any, as the header the service reads. */
+function keyHeaders() {
+  const key = document.getElementById("api-key").value.trim();
+  return key ? { "X-API-Key": key } : {};
+}
+
 async function postJson(path, body) {
   const response = await fetch(path, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...keyHeaders() },
     body: JSON.stringify(body),
   });
   const payload = await response.json().catch(() => ({}));
@@ -301,6 +307,9 @@ function requestPanel(curve) {
 
 function pythonValue(value) {
   if (value === null || value === undefined) return "None";
+  if (typeof value === "object" && !Array.isArray(value)) {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pythonValue(v)}`).join(", ")}}`;
+  }
   if (value === true) return "True";
   if (value === false) return "False";
   if (Array.isArray(value)) return `[${value.map(pythonValue).join(", ")}]`;
@@ -316,8 +325,9 @@ function snippet(client, curve, range) {
   if (client === "curl") {
     const shell = (text) => `'${text.replace(/'/g, "'\\''")}'`; // single-quoted for a POSIX shell
     const body = requestBody(curve, sampleX(lo, hi, n), dtype);
+    const key = Object.entries(keyHeaders()).map(([name, value]) => ` -H ${shell(`${name}: ${value}`)}`).join("");
     const post = (endpoint, payload) =>
-      `curl -sS ${base}/${endpoint}/${path} -H 'Content-Type: application/json' -d ${shell(JSON.stringify(payload))}`;
+      `curl -sS ${base}/${endpoint}/${path} -H 'Content-Type: application/json'${key} -d ${shell(JSON.stringify(payload))}`;
     const lines = [post("activate", body)];
     if (derivative) {
       const dy = spec.elementwise ? {} : { dy: oneHotRows(n, curve.rowWidth || 2) };
@@ -326,6 +336,7 @@ function snippet(client, curve, range) {
     return lines.join("\n");
   }
   const fields = Object.entries(params).map(([key, value]) => `, ${JSON.stringify(key)}: ${pythonValue(value)}`).join("");
+  const headers = Object.keys(keyHeaders()).length ? `, headers=${pythonValue(keyHeaders())}` : "";
   if (client === "httpx") {
     const x = spec.elementwise ? "x" : "[[v, 0.0] for v in x]";
     const lines = [
@@ -334,14 +345,14 @@ function snippet(client, curve, range) {
       `lo, hi, n = ${lo}, ${hi}, ${n}`,
       "x = [lo + (hi - lo) * i / (n - 1) for i in range(n)]",
       `body = {"x": ${x}${fields}, "dtype": "${dtype}"}`,
-      `response = httpx.post("${base}/activate/${path}", json=body)`,
+      `response = httpx.post("${base}/activate/${path}", json=body${headers})`,
       "response.raise_for_status()",
       spec.elementwise ? 'y = response.json()["y"]' : 'y = [row[0] for row in response.json()["y"]]',
     ];
     if (derivative) {
       if (!spec.elementwise) lines.push('body["dy"] = [[1.0] + [0.0] * (len(row) - 1) for row in response.json()["y"]]');
       lines.push(
-        `gradient = httpx.post("${base}/gradient/${path}", json=body)`,
+        `gradient = httpx.post("${base}/gradient/${path}", json=body${headers})`,
         "gradient.raise_for_status()",
         spec.elementwise ? 'dydx = gradient.json()["dx"]' : 'dydx = [row[0] for row in gradient.json()["dx"]]'
       );
@@ -373,7 +384,7 @@ function snippet(client, curve, range) {
   }
   const parameters = scalarParams.map(([key, value]) => `${JSON.stringify(key)}: ${pythonValue(value)}`).join(", ");
   lines.push(
-    `result = client.infer("${curve.name}", inputs${parameters ? `, parameters={${parameters}}` : ""})`,
+    `result = client.infer("${curve.name}", inputs${parameters ? `, parameters={${parameters}}` : ""}${headers})`,
     spec.elementwise ? 'y = result.as_numpy("y")' : 'y = result.as_numpy("y")[:, 0]'
   );
   if (derivative) lines.push("# KServe v2 has no gradient: use POST /gradient (curl or httpx) for the derivative.");
@@ -623,17 +634,47 @@ function curveLabel(curve) {
   return shown.length ? `${curve.name}(${shown.join(", ")})` : curve.name;
 }
 
-async function start() {
+/** The catalogue from GET /activations; false (with the reason shown) when it cannot be had. */
+async function loadCatalogue() {
   const status = document.getElementById("status");
   try {
-    const response = await fetch("/activations", { headers: { Accept: "application/json" } });
+    const response = await fetch("/activations", { headers: { Accept: "application/json", ...keyHeaders() } });
+    if (response.status === 401) {
+      // A service with ACTIVATIONS_API_KEY set: ask for the key, and try again once it is typed.
+      status.textContent = "This service requires an API key: enter it under \u201cAPI key\u201d.";
+      const panel = document.getElementById("key-panel");
+      panel.open = true;
+      document.getElementById("api-key").focus();
+      document.body.dataset.state = "key";
+      return false;
+    }
     if (!response.ok) throw new Error(`GET /activations answered ${response.status}`);
     const { activations } = await response.json();
     for (const spec of activations) state.catalogue.set(spec.name, spec);
+    return true;
   } catch (error) {
     status.textContent = `Could not load the catalogue: ${error.message}`;
     document.body.dataset.state = "error";
-    return;
+    return false;
+  }
+}
+
+async function start() {
+  const form = document.getElementById("range");
+  const key = document.getElementById("api-key");
+  // Enter in a field submits the form: redraw (once the catalogue is there), never reload the page.
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (state.catalogue.size) redraw();
+  });
+  key.value = sessionStorage.getItem("activations-api-key") || "";
+  key.addEventListener("change", () => sessionStorage.setItem("activations-api-key", key.value.trim()));
+  while (!(await loadCatalogue())) {
+    if (document.body.dataset.state !== "key") return;
+    await new Promise((resolve) => {
+      key.addEventListener("change", resolve, { once: true });
+      form.addEventListener("submit", resolve, { once: true });
+    });
   }
   const decode = (text) => {
     try {
@@ -655,10 +696,6 @@ async function start() {
   window.addEventListener("resize", () => {
     if (window.innerWidth !== lastWidth) scheduleRedraw();
     lastWidth = window.innerWidth;
-  });
-  document.getElementById("range").addEventListener("submit", (event) => {
-    event.preventDefault();
-    redraw();
   });
   await redraw();
 }
