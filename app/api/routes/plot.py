@@ -116,7 +116,9 @@ def activation_query_params(request: Request, name: str) -> dict[str, object]:
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError:
-            msg = f"'{key}' must be written in JSON syntax (a number, true/false, null, an array), got {text[:40]!r}"
+            msg = (
+                f"'{key[:40]}' must be written in JSON syntax (a number, true/false, null, an array), got {text[:40]!r}"
+            )
             raise _invalid(key, msg) from None
         grouped.setdefault(key, []).append(value)
     # A repeated key is a list, as for .npy requests (`?axis=0&axis=1`).

@@ -581,7 +581,8 @@ async function redraw() {
       )
     )
   );
-  if (generation !== state.generation) return; // a newer redraw is on its way
+  // A newer redraw is running, or scheduled by an edit made while this one waited: it draws instead.
+  if (generation !== state.generation || document.body.dataset.state === "pending") return;
   const series = [];
   let failed = 0;
   for (const { curve, value, error } of results) {
@@ -592,12 +593,10 @@ async function redraw() {
       failed += 1;
       continue;
     }
-    const index = state.curves.indexOf(curve);
     const label = curveLabel(curve);
     const common = { curve: curve.id, name: curve.name, params: curve.params(), color: curve.color, x: xs };
     series.push({ ...common, kind: "y", label, dashed: false, y: value.y, raw: value.raw });
     if (value.dydx) series.push({ ...common, kind: "dydx", label: `d/dx ${label}`, dashed: true, y: value.dydx, raw: value.rawDydx });
-    curve.node.dataset.index = String(index);
   }
   draw(series, [range.lo, range.hi], range.yRange);
   tabulate(series, xs);
