@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Route
 
-from app.api.routes import catalogue, health, metrics, problems, v2
+from app.api.routes import catalogue, explorer, health, metrics, plot, problems, v2
 from app.api.routes.activate import activate
 from app.api.routes.gradient import compute_gradient
 
 api_router = APIRouter()
 api_router.include_router(catalogue.router)
+api_router.include_router(plot.router)
+api_router.include_router(explorer.router)
 api_router.include_router(health.router)
 api_router.include_router(problems.router)
 api_router.include_router(v2.router)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ["fastapi", "starlette", "uvicorn", "pydantic", "pydantic_core", "httpx", "orjson"]
 
 
-@pytest.mark.parametrize("module", ["app.numerics", "app.numerics.expressions", "app.errors"])
+@pytest.mark.parametrize("module", ["app.numerics", "app.numerics.expressions", "app.errors", "app.plots"])
 def test_core_imports_no_web_framework(module: str) -> None:
     probe = (
         f"import json, sys, {module}; "
