@@ -27,6 +27,13 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects or as text; both carry the request id."
     )
     metrics: bool = Field(True, description="Prometheus metrics at /metrics.")
+    # Visible ASCII only: the name goes into a response header as it is.
+    instance_name: str = Field(
+        "",
+        max_length=128,
+        pattern=r"^[!-~]*$",
+        description="This replica's name, sent as X-Served-By on every response (empty: no header).",
+    )
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
