@@ -75,8 +75,12 @@ def engine() -> None:
 
 @pytest.fixture(scope="module")
 def image(engine: None) -> Iterator[str]:
+    previous = docker("image", "inspect", "--format", "{{.Id}}", CACHE_TAG, check=False)
     # --network host: the sandbox engine has no default bridge, and RUN steps need PyPI.
     docker("build", "--network", "host", "-t", CACHE_TAG, "-t", IMAGE, str(ROOT), timeout=900)
+    if previous.startswith("sha256:") and previous != docker("image", "inspect", "--format", "{{.Id}}", IMAGE):
+        # The last run's image, now untagged: removed unless something still uses it (no --force).
+        docker("rmi", previous, check=False)
     yield IMAGE
     docker("rmi", IMAGE, timeout=60, check=False)
 
