@@ -10,6 +10,7 @@ this session's own, so parallel runs do not use each other's images.
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import shutil
@@ -131,6 +132,13 @@ def test_the_image_serves_unprivileged_on_a_read_only_root(image: str) -> None:
             assert response.status_code == 200
             assert response.json()["y"] == [[-0.15, 0.0, 2.0]]
             assert response.headers["x-served-by"] == "solo"
+            # The numeric libraries work in the slimmed venv: SciPy's erfc (float64 gelu), ml-dtypes.
+            gelu = client.post("/activate/gelu", json={"x": [1.0], "dtype": "float64"})
+            assert gelu.status_code == 200
+            assert gelu.json()["y"] == [pytest.approx(0.5 * (1 + math.erf(1 / math.sqrt(2))), rel=1e-15)]
+            bf16 = client.post("/activate/softplus", json={"x": [0.0], "dtype": "bfloat16"})
+            assert bf16.status_code == 200
+            assert bf16.json()["y"] == [0.69]  # log 2 in bfloat16 (0.69140625), written shortest
             assert client.get("/metrics").status_code == 200
         assert docker("exec", name, "id", "-u") == "10001"
         # The image's own HEALTHCHECK command, on the port the settings chose.
