@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +86,7 @@ def image(engine: None) -> Iterator[str]:
     docker("rmi", IMAGE, timeout=60, check=False)
 
 
-def wait_until_healthy(base: str, describe: str, seconds: float = 60) -> None:
+def wait_until_healthy(base: str, logs: Callable[[], str], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -95,7 +95,7 @@ def wait_until_healthy(base: str, describe: str, seconds: float = 60) -> None:
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"no healthy answer from {base} within {seconds} s:\n{describe}")
+            raise AssertionError(f"no healthy answer from {base} within {seconds} s:\n{logs()}")
         time.sleep(0.2)
 
 
@@ -123,7 +123,7 @@ def test_the_image_serves_unprivileged_on_a_read_only_root(image: str) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base, describe=docker("logs", name, check=False))
+        wait_until_healthy(base, lambda: docker("logs", name, check=False))
         with httpx.Client(base_url=base, timeout=10) as client:
             health = client.get("/healthz")
             assert health.status_code == 200
@@ -188,7 +188,7 @@ def compose_up() -> Iterator[ComposeProject]:
         ids = run("ps", "--quiet", "app", timeout=30).split()
         hostnames = {docker("inspect", "--format", "{{.Config.Hostname}}", cid) for cid in ids}
         project = ComposeProject(f"http://127.0.0.1:{port}", hostnames, [*command])
-        wait_until_healthy(project.base, describe=project.logs(), seconds=30)
+        wait_until_healthy(project.base, project.logs, seconds=30)
         yield project
     finally:
         run("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=180)
