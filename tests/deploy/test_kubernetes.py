@@ -156,5 +156,5 @@ def test_each_pod_names_itself_after_the_pod() -> None:
 def test_the_grace_period_outlasts_the_preStop_pause_and_the_drain() -> None:
     pod = the("Deployment")["spec"]["template"]["spec"]
     pause = int(container()["lifecycle"]["preStop"]["exec"]["command"][-1])
-    drain = 30  # app/cli.py: timeout_graceful_shutdown
+    drain = int(env().get("ACTIVATIONS_GRACEFUL_SHUTDOWN_S", getattr(Settings(), "graceful_shutdown_s", 30)))
     assert pod["terminationGracePeriodSeconds"] > pause + drain
