@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     """
     api = create_api(settings)
     compressed = GZipWhenAccepted(HotPathFront(api), minimum_size=MIN_COMPRESS_BYTES, compresslevel=COMPRESS_LEVEL)
-    return Instrumented(compressed, RequestMetrics() if api.state.settings.metrics else None)
+    metrics = RequestMetrics() if api.state.settings.metrics else None
+    return Instrumented(compressed, metrics, api.state.settings.instance_name)
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:

@@ -5,7 +5,8 @@ as proxies generate them) and otherwise generated (32 hex digits); the response 
 every log record written while the request is served includes it. Metrics and the access log
 label a request by endpoint and activation (a canonical name, or `unknown`), the elements
 computed are those of the result (`X-Shape`), and a client that leaves before any answer counts
-as status 499, as nginx logs it.
+as status 499, as nginx logs it. With an instance name configured, every response also carries
+`X-Served-By: <name>`, so a client behind a load balancer can tell the replicas apart.
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def route_labels(path: str) -> tuple[str, str]:
 
 
 class Instrumented:
-    """ASGI middleware: request id, metrics (None: off) and access log for every HTTP request."""
+    """ASGI middleware: request id, metrics (None: off), access log and `X-Served-By` for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None, instance_name: str = "") -> None:
         self.app = app
         self.metrics = metrics
+        # Encoded once: each response only appends the ready pair.
+        self.served_by = [(b"x-served-by", instance_name.encode("ascii"))] if instance_name else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,6 +81,7 @@ class Instrumented:
         request_id = request_id or os.urandom(16).hex().encode()
         token = REQUEST_ID.set(request_id.decode("ascii"))
         status, shape = 0, None
+        served_by = self.served_by
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, shape
@@ -87,7 +91,7 @@ class Instrumented:
                 for name, value in headers:
                     if name == b"x-shape":
                         shape = value
-                message["headers"] = [*headers, (b"x-request-id", request_id)]
+                message["headers"] = [*headers, (b"x-request-id", request_id), *served_by]
             await send(message)
 
         if self.metrics is not None:

@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port.")
     workers: int = Field(1, ge=1, description="Worker processes.")
+    # Visible ASCII only: the name goes into a response header as it is.
+    instance_name: str = Field(
+        "",
+        max_length=128,
+        pattern=r"^[!-~]*$",
+        description="This replica's name, sent as X-Served-By on every response (empty: no header).",
+    )
     max_body_bytes: int = Field(256 * 1024 * 1024, ge=1, description="Largest request body (after decompression).")
     max_elements: int = Field(2**26, ge=1, description="Most tensor elements in one request.")
     max_rank: int = Field(32, ge=0, le=32, description="Highest tensor rank.")
