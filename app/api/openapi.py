@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from app.api.problems import PROBLEM_JSON, PROBLEM_TYPES
 from app.api.routes.v2 import MODEL_VERSION
 from app.codecs.json_tensor import encode_json_tensor
 from app.codecs.v2_tensor import V2_DATATYPES
-from app.errors import ServiceError
+from app.errors import ErrorItem, NotFound, ServiceError
 from app.numerics import DTYPES, REGISTRY, ActivationSpec, evaluate, evaluate_gradient
 from app.numerics.dtypes import DEFAULT_DTYPE
 from app.numerics.expressions import (
@@ -80,6 +80,8 @@ the offending element. Under `/v2` errors are the protocol's `{"error": "..."}` 
 only answered when the service has an API key configured (`ACTIVATIONS_API_KEY`); send it as
 `X-API-Key` or `Authorization: Bearer`. 503 is admission control (too much work in flight, with
 `Retry-After`) or a request past the compute deadline. No client input gives a 500.
+
+`HEAD` works on every `GET` route (not listed separately). Every answer carries `X-Request-ID`.
 
 **KServe v2 / Open Inference Protocol** under `/v2`: every catalogue entry (aliases included) is a
 model with the one version "1"; the input tensor is `x`, PReLU's `alpha` and Softmax's `mask` are
@@ -316,42 +318,40 @@ def _status_description(status: int, fallback: str) -> str:
     return " ".join(f"`/problems/{kind}`: {title}. {text}" for kind, title, text in kinds)
 
 
-def _problem(status: int, detail: str, fallback: str = "", errors: list[dict[str, Any]] | None = None) -> Schema:
-    kinds = [kind for kind, (code, _, _) in PROBLEM_TYPES.items() if code == status]
-    kind = "not-found" if status == 404 and detail.startswith("No route") else (kinds[0] if kinds else "overloaded")
-    example: dict[str, Any] = {
-        "type": f"/problems/{kind}",
-        "title": PROBLEM_TYPES[kind][1] if kind in PROBLEM_TYPES else fallback.split(":")[0],
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        example["errors"] = errors
+def _problem(status: int, example: dict[str, Any] | None = None) -> Schema:
+    """A problem+json response for `status`; `example` is a whole problem (default: a generic one)."""
+    if example is None:
+        kind = _GENERIC_KINDS.get(status) or next(k for k, (code, _, _) in PROBLEM_TYPES.items() if code == status)
+        example = _problem_example(status, kind, _GENERIC_DETAILS[status])
     extra = {401: ("WWW-Authenticate",), 405: ("Allow",), 503: ("Retry-After",)}.get(status, ())
     return {
-        "description": _status_description(status, fallback),
+        "description": _status_description(status, _FALLBACKS.get(status, "")),
         "headers": _headers(*extra),
         "content": {PROBLEM_JSON: {"schema": _ref("Problem"), "example": example}},
     }
 
 
-def _error_responses(statuses: Iterable[int], examples: dict[int, tuple[str, list[dict[str, Any]] | None]]) -> Schema:
+def _problem_example(status: int, kind: str, detail: str, errors: Sequence[ErrorItem] = ()) -> dict[str, Any]:
+    """The body the service answers for this problem (as `app.api.problems.problem_response` writes it)."""
+    title = PROBLEM_TYPES[kind][1] if kind in PROBLEM_TYPES else _GENERIC_TITLES[status]
+    example: dict[str, Any] = {"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail}
+    if errors:
+        example["errors"] = [{"loc": list(item.loc), "msg": item.msg} for item in errors]
+    return example
+
+
+def _error_responses(statuses: Iterable[int], examples: dict[int, dict[str, Any]]) -> Schema:
     """Problem responses for `statuses`: shared ones by reference, those with an example of their own inline."""
-    out: Schema = {}
-    for status in statuses:
-        if status in examples:
-            detail, errors = examples[status]
-            out[str(status)] = _problem(status, detail, _FALLBACKS.get(status, ""), errors)
-        else:
-            out[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
-    return out
+    return {
+        str(status): _problem(status, examples[status])
+        if status in examples
+        else {"$ref": f"#/components/responses/Problem{status}"}
+        for status in statuses
+    }
 
 
 def _shared_responses() -> dict[str, Schema]:
-    responses = {
-        f"Problem{status}": _problem(status, detail, _FALLBACKS.get(status, ""))
-        for status, detail in _GENERIC_DETAILS.items()
-    }
+    responses = {f"Problem{status}": _problem(status) for status in _GENERIC_DETAILS}
     # uvicorn answers a request it cannot parse (say, a request line over its limit) itself.
     responses["Problem400"]["description"] += " A request the HTTP server cannot parse gets its plain-text 400."
     responses["Problem400"]["content"]["text/plain"] = {"schema": {"type": "string"}}
@@ -361,6 +361,9 @@ def _shared_responses() -> dict[str, Schema]:
 
 
 _FALLBACKS = {401: _UNAUTHORIZED, 503: _OVERLOADED}
+# Kinds of the generic examples where a status has several, or none yet in the problem table.
+_GENERIC_KINDS = {404: "not-found", 422: "invalid-tensor", 503: "overloaded"}
+_GENERIC_TITLES = {503: "Service unavailable"}
 _GENERIC_DETAILS = {
     400: "The body is not valid JSON: unexpected character at line 1 column 7.",
     401: "Missing or wrong API key: send it as X-API-Key or Authorization: Bearer.",
@@ -806,20 +809,24 @@ def _operation(
     }
 
 
-def _tensor_error_examples(name: str) -> dict[int, tuple[str, list[dict[str, Any]] | None]]:
-    """A real 422 from the core for this entry (rank or parameter), the generic ones for the others."""
+def _tensor_error_examples(name: str) -> dict[int, dict[str, Any]]:
+    """The 422 the core gives for a typical mistake with this entry: rank 1 where it needs a batch,
+    else a string for its first parameter, else a parameter it does not have."""
     spec = REGISTRY.find(name)
+    if spec is None:
+        return {}
+    if spec.min_rank >= 2:
+        x, params = np.array([1.0, 2.0]), {}
+    elif spec.params:
+        x, params = np.array([1.0]), _required_params(spec) | {spec.params[0].name: "a"}
+    else:
+        x, params = np.array([1.0]), {"alpha": 0.1}
     try:
-        if spec is not None and spec.min_rank >= 2:
-            evaluate(name, np.array([1.0, 2.0]), {})
-        elif spec is not None and spec.params:
-            evaluate(name, np.array([1.0]), {spec.params[0].name: "a"} | _required_params(spec))
-        else:
-            evaluate(name, np.array([1.0]), {"nope": 1}) if spec is not None else None
+        evaluate(name, x, params)
     except ServiceError as exc:
-        errors = [{"loc": ["body", *item.loc], "msg": item.msg} for item in exc.errors]
-        return {422: (exc.detail, errors)}
-    return {}
+        errors = [ErrorItem(("body", *item.loc), item.msg) for item in exc.errors]
+        return {422: _problem_example(exc.status, exc.kind, exc.detail, errors)}
+    raise AssertionError(f"{name}: the example mistake was accepted")
 
 
 # --------------------------------------------------------------------------------------------
@@ -857,13 +864,14 @@ def _response_ref(name: str) -> Schema:
     return {"$ref": f"#/components/responses/{name}"}
 
 
-def _not_found_example(path: str) -> str:
-    if path.startswith("/activations"):
-        try:
+def _not_found_example(path: str) -> dict[str, Any]:
+    """The 404 of a GET route with a name in its path, as the service answers it."""
+    try:
+        if path.startswith("/activations"):
             REGISTRY.get("rleu")
-        except ServiceError as exc:
-            return exc.detail
-    return "No problem type 'nope'."
+        raise NotFound(f"No problem type 'nope'; known: {', '.join(PROBLEM_TYPES)}.")
+    except ServiceError as exc:
+        return _problem_example(exc.status, exc.kind, exc.detail)
 
 
 def _constrain_path_parameter(path: str, parameter: dict[str, Any]) -> None:

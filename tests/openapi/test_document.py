@@ -158,3 +158,29 @@ def test_v2_infer_example_is_what_the_service_answers(client: TestClient) -> Non
     response = client.post(f"/v2/models/{answer['model_name']}/infer", json=request_body)
     assert response.status_code == 200, response.text
     assert response.json() == answer
+
+
+def problem_examples() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            problem = node.get("application/problem+json")
+            if isinstance(problem, dict) and "example" in problem:
+                found.append((where, problem["example"]))
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(DOCUMENT, "")
+    return found
+
+
+@pytest.mark.parametrize(("where", "example"), problem_examples(), ids=lambda v: str(v)[-60:])
+def test_problem_examples_are_problems_of_a_known_kind(where: str, example: dict[str, Any]) -> None:
+    validator(DOCUMENT["components"]["schemas"]["Problem"]).validate(example)
+    kind = example["type"].removeprefix("/problems/")
+    if kind in PROBLEM_TYPES:  # 503's kind comes with admission control
+        assert PROBLEM_TYPES[kind][:2] == (example["status"], example["title"])
