@@ -166,12 +166,15 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return document
 
 
-def _path_order(path: str) -> tuple[int, str]:
+def _path_order(path: str) -> tuple[int, int, str]:
+    """Tensor endpoints first, their entries in catalogue order (functions, layers, custom), then the rest."""
     prefixes = ("/activate/", "/gradient/", "/activations", "/v2", "/healthz", "/readyz", "/problems/", "/metrics")
+    catalogue = [*(spec.name for spec in REGISTRY), CUSTOM]
     for rank, prefix in enumerate(prefixes):
         if path.startswith(prefix):
-            return rank, path
-    return len(prefixes), path
+            name = path.removeprefix(prefix)
+            return rank, catalogue.index(name) if rank < 2 and name in catalogue else 0, path
+    return len(prefixes), 0, path
 
 
 # --------------------------------------------------------------------------------------------
