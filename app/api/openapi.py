@@ -387,8 +387,9 @@ _GENERIC_DETAILS = {
 
 def _schema_suffix(name: str) -> str:
     """`relu`, but `ReLULayer`: the layers' class names differ from functions' only in case, which
-    generated clients (PascalCase models, snake_case modules) would otherwise merge."""
-    return name if name.islower() or not name.isidentifier() or name.lower() == name else f"{name}Layer"
+    generated clients (PascalCase models, snake_case modules: `activate_softmax` for both softmax
+    and Softmax) would otherwise merge. Used in schema names and operation ids."""
+    return name if name == name.lower() else f"{name}Layer"
 
 
 def _request_name(kind: str, name: str) -> str:
@@ -782,7 +783,7 @@ def _operation(
         "tags": [kind],
         "summary": summary,
         "description": description,
-        "operationId": f"{kind}_{name}",
+        "operationId": f"{kind}_{_schema_suffix(name)}",
         "parameters": parameters,
         "requestBody": {
             "required": True,

@@ -126,3 +126,17 @@ def test_catalogue_and_kserve_v2(api: Any) -> None:
     assert answer.id == "7"
     assert answer.outputs[0].shape == [1, 2]
     np.testing.assert_allclose(answer.outputs[0].data, [-0.2689414213699951, 1.7615941559557646], rtol=1e-6)
+
+
+def test_a_layer_and_its_function_are_separate_operations(api: Any) -> None:
+    """softmax and the Softmax layer (with a mask) differ only in case: the client keeps both."""
+    request_model = module("models.activate_request_softmax_layer").ActivateRequestSoftmaxLayer
+    activate_layer = module("api.activate.activate_softmax_layer")
+    answer = activate_layer.sync(client=api, body=request_model(x=[[1.0, 1.0, 5.0]], mask=[[1, 1, 0]]))
+    assert answer.activation == "Softmax"
+    assert answer.y == [[0.5, 0.5, 0.0]]
+    function = module("api.activate.activate_softmax").sync(
+        client=api, body=module("models.activate_request_softmax").ActivateRequestSoftmax(x=[[0.0, 0.0]])
+    )
+    assert function.activation == "softmax"
+    assert function.y == [[0.5, 0.5]]
