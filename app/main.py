@@ -11,9 +11,11 @@ from starlette.types import ASGIApp
 
 from app import __version__
 from app.api.compression import COMPRESS_LEVEL, MIN_COMPRESS_BYTES, GZipWhenAccepted
+from app.api.docs import install_docs
 from app.api.hot_path import HotPathFront
 from app.api.instrumentation import Instrumented
 from app.api.main import install_routes
+from app.api.openapi import install_openapi, operation_id
 from app.api.problems import install_problem_handlers
 from app.codecs.json_tensor import encode_json_tensor
 from app.core.config import Settings
@@ -54,10 +56,16 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         # FastAPI's built-in OpenTelemetry hooks ask the global providers on every request, which
         # costs a small request a tenth of its time; the service's metrics are Prometheus (SPEC 5).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # /docs and /redoc with assets served by the service itself (app.api.docs), no CDN.
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     install_problem_handlers(app)
     install_routes(app)
+    install_docs(app)
+    install_openapi(app)
     return app
 
 
