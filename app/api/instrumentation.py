@@ -2,8 +2,9 @@
 
 `X-Request-ID` is echoed when the client sends a usable one (1 to 128 visible ASCII characters,
 as proxies generate them) and otherwise generated (32 hex digits); the response carries it and
-every log record written while the request is served includes it. Metrics and the access log
-label a request by endpoint and activation (a canonical name, or `unknown`), the elements
+every log record written while the request is served includes it. The security headers of
+`app.api.security` are added to every response here, where the headers are rewritten anyway.
+Metrics and the access log label a request by endpoint and activation (a canonical name, or `unknown`), the elements
 computed are those of the result (`X-Shape`), and a client that leaves before any answer counts
 as status 499, as nginx logs it.
 """
@@ -18,6 +19,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.security import SECURITY_HEADERS
 from app.numerics import REGISTRY
 from app.observability.logs import REQUEST_ID, AccessLog
 from app.observability.metrics import IN_FLIGHT, RequestMetrics
@@ -87,7 +89,7 @@ class Instrumented:
                 for name, value in headers:
                     if name == b"x-shape":
                         shape = value
-                message["headers"] = [*headers, (b"x-request-id", request_id)]
+                message["headers"] = [*headers, *SECURITY_HEADERS, (b"x-request-id", request_id)]
             await send(message)
 
         if self.metrics is not None:
