@@ -69,13 +69,14 @@ def mixed_calls() -> list[Call]:
     )
     json_type = {"content-type": "application/json"}
     npy_type = {"content-type": "application/x-npy"}
+    gzipped = {"content-encoding": "gzip"}
     calls = [
         Call("small", "/activate/relu", small, json_type, 200, "1,8"),
         Call("small-gelu", "/activate/gelu", small, json_type, 200, "1,8"),
         Call("medium-softmax", "/activate/softmax", medium, json_type, 200, "64,64"),
         Call("large-json", "/activate/swish", large, json_type, 200, "400,400"),
         Call("npy", "/activate/tanh", npy_body, {**npy_type, "accept": "application/x-npy"}, 200, "256,256"),
-        Call("gzip", "/activate/log_softmax", gzip.compress(medium), {**json_type, "content-encoding": "gzip"}, 200, "64,64"),
+        Call("gzip", "/activate/log_softmax", gzip.compress(medium), {**json_type, **gzipped}, 200, "64,64"),
         Call("gradient", "/gradient/mish", small, json_type, 200, "1,8"),
         Call("v2-json", "/v2/models/relu/infer", v2_json, {}, 200, "2,4"),
         Call(
