@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import TypeVar
 
 import orjson
@@ -149,7 +149,8 @@ class Admission:
             return None
         self.reading[task] = time.monotonic() + self.body_timeout_s
         if self._watchdog is None or self._watchdog.done():
-            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+            # A context of its own: the watchdog outlives the request that happens to start it.
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch(), context=Context())
         return task
 
     def unwatch_body(self, task: asyncio.Task[object] | None) -> bool:
