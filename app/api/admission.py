@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
+from asyncio import current_task
 from collections.abc import Callable
 from contextlib import suppress
 from contextvars import Context, ContextVar
+from time import monotonic
 from typing import TypeVar
 
 import orjson
@@ -144,11 +145,11 @@ class Admission:
 
     def watch_body(self) -> asyncio.Task[object] | None:
         """Start the body clock of the current task; the watchdog cancels it when time is up."""
-        task = asyncio.current_task()
+        task = current_task()
         if task is None:
             return None
-        self.reading[task] = time.monotonic() + self.body_timeout_s
-        if self._watchdog is None or self._watchdog.done():
+        self.reading[task] = monotonic() + self.body_timeout_s
+        if self._watchdog is None:
             # A context of its own: the watchdog outlives the request that happens to start it.
             self._watchdog = asyncio.get_running_loop().create_task(self._watch(), context=Context())
         return task
@@ -158,21 +159,25 @@ class Admission:
         if task is None:
             return False
         self.reading.pop(task, None)
-        if task in self.expired:
+        if self.expired and task in self.expired:
             self.expired.discard(task)
             task.uncancel()
             return True
         return False
 
     async def _watch(self) -> None:
+        """Cancel the tasks whose body is late, about four times per timeout, while bodies are being read."""
         interval = min(1.0, self.body_timeout_s / 4)
-        while self.reading:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            for task, deadline in list(self.reading.items()):
-                if deadline <= now and task not in self.expired:
-                    self.expired.add(task)
-                    task.cancel()
+        try:
+            while self.reading:
+                await asyncio.sleep(interval)
+                now = monotonic()
+                for task, deadline in list(self.reading.items()):
+                    if deadline <= now and task not in self.expired:
+                        self.expired.add(task)
+                        task.cancel()
+        finally:
+            self._watchdog = None
 
 
 def _precomputed(body: bytes, media_type: str) -> tuple[dict[str, object], dict[str, object]]:

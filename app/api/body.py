@@ -69,14 +69,15 @@ async def receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> b
     Raises ClientDisconnect when the client goes away before the body is complete.
     """
     declared = head.content_length
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    size = int(declared) if declared is not None and declared.isdigit() else 0
+    if size > max_bytes:
         raise _too_large(max_bytes)
     ticket = CURRENT_TICKET.get()
     if ticket is None:
         return await _receive_body(receive, head, max_bytes)
     admission = ticket.admission
-    if declared is not None and declared.isdigit():
-        admission.charge(ticket, int(declared))
+    if size:
+        admission.charge(ticket, size)
     task = admission.watch_body()
     try:
         body = await _receive_body(receive, head, max_bytes)
@@ -91,7 +92,8 @@ async def receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> b
         admission.unwatch_body(task)
         raise
     admission.unwatch_body(task)
-    admission.charge(ticket, len(body))
+    if len(body) > size:  # chunked, compressed, or longer than declared
+        admission.charge(ticket, len(body))
     return body
 
 

@@ -1525,3 +1525,12 @@ def test_an_idle_keep_alive_connection_is_closed(guarded_server: str) -> None:
         started = time.monotonic()
         assert _closed_by_server(sock, SOCKET_TIMEOUT)
         assert time.monotonic() - started >= 0.5
+
+
+@pytest.mark.parametrize("datatype", [[], {}, ["FP32"], {"FP32": 1}, 32, None, True], ids=repr)
+def test_a_v2_datatype_of_any_json_type_is_a_400(client: TestClient, datatype: object) -> None:
+    """Found by the v2 fuzzer: an unhashable datatype was a 500."""
+    body = j({"inputs": [{"name": "x", "datatype": datatype, "shape": [1], "data": [1]}]})
+    response = client.post("/v2/models/relu/infer", content=body)
+    assert response.status_code == 400, response.text
+    assert "datatype" in response.json()["error"]

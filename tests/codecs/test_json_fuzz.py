@@ -48,7 +48,8 @@ def same_values(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal shapes and values, NaN equal to NaN (JSON carries no NaN payload), -0.0 apart from 0.0."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    wide_a, wide_b = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # signalling NaN bit patterns warn when widened
+        wide_a, wide_b = a.astype(np.float64), b.astype(np.float64)
     nan = np.isnan(wide_a)
     return bool(
         np.array_equal(nan, np.isnan(wide_b))
