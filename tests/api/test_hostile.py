@@ -60,6 +60,8 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from app.numerics import REGISTRY
@@ -1534,3 +1536,79 @@ def test_a_v2_datatype_of_any_json_type_is_a_400(client: TestClient, datatype: o
     response = client.post("/v2/models/relu/infer", content=body)
     assert response.status_code == 400, response.text
     assert "datatype" in response.json()["error"]
+
+
+# --- random requests through the whole application ------------------------------------------------
+
+_V2_SEED = j({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, -2, 3, 4]}], "id": "a"})
+_V2_RAW = np.arange(4, dtype="<f4").tobytes()
+_V2_HEAD = j({"inputs": [{"name": "x", "shape": [4], "datatype": "FP32", "parameters": {"binary_data_size": 16}}]})
+_SEED_BODIES = [
+    OK_BODY,
+    j({"x": [[1.0, "NaN", -2.5]], "alpha": 0.1, "dtype": "bfloat16", "dy": [[1, 2, 3]]}),
+    j({"x": [[1, 2], [3, 4]], "axis": [0, 1], "mask": [[True, False], [True, True]]}),
+    j({"x": [0.5, -1], "expression": "where(x > 0, x * sigmoid(x), 0.1 * x)"}),
+    npy(np.arange(6, dtype="<f4").reshape(2, 3)),
+    _V2_SEED,
+    _V2_HEAD + _V2_RAW,
+]
+_PATHS = [
+    "/activate/relu",
+    "/activate/softmax",
+    "/activate/Softmax",
+    "/activate/custom",
+    "/activate/glu",
+    "/gradient/swish",
+    "/gradient/custom",
+    "/v2/models/relu/infer",
+    "/v2/models/PReLU/versions/1/infer",
+]
+
+
+@st.composite
+def _random_requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], str]:
+    body = bytearray(draw(st.sampled_from(_SEED_BODIES)))
+    for kind, position, byte in draw(
+        st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6)
+    ):
+        if not body:
+            break
+        where = position % len(body)
+        if kind == 0:
+            body[where] = byte
+        elif kind == 1:
+            body.insert(where, byte)
+        else:
+            del body[where]
+    headers: dict[str, str] = {}
+    content_type = draw(st.sampled_from([None, "application/json", NPY, "text/plain", "application/x-npy; x=1", ""]))
+    if content_type is not None:
+        headers["content-type"] = content_type
+    encoding = draw(st.sampled_from([None, "gzip", "deflate", "br", "identity", "gzip, gzip"]))
+    payload = bytes(body)
+    if encoding is not None:
+        headers["content-encoding"] = encoding
+        if draw(st.booleans()) and encoding in ("gzip", "deflate"):
+            payload = gzip.compress(payload) if encoding == "gzip" else zlib.compress(payload)
+    accept = draw(st.sampled_from([None, "*/*", NPY, "application/json;q=0", "text/html", "application/*;q=0.5"]))
+    if accept is not None:
+        headers["accept"] = accept
+    if draw(st.booleans()):
+        headers["inference-header-content-length"] = draw(st.sampled_from(["0", str(len(_V2_HEAD)), "-1", "x", "9e9"]))
+    query = draw(st.sampled_from(["", "alpha=0.5", "axis=0&axis=1", "dtype=float64", "mask=[[1,0]]", "alpha=nan"]))
+    return draw(st.sampled_from(_PATHS)), payload, headers, query
+
+
+@given(request=_random_requests())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_requests_never_get_a_500(client: TestClient, request: tuple[str, bytes, dict[str, str], str]) -> None:
+    path, body, headers, query = request
+    response = client.post(f"{path}?{query}" if query else path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        if path.startswith("/v2"):
+            assert response.status_code in (400, 404, 413) and response.json()["error"]
+        else:
+            assert response.status_code in (400, 404, 406, 413, 415, 422), response.text
+            assert response.headers["content-type"] == PROBLEM and response.json()["detail"]
+            assert_no_internals(response.text)
