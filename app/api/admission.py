@@ -194,13 +194,6 @@ def _precomputed(body: bytes, media_type: str) -> tuple[dict[str, object], dict[
     }
 
 
-def charge_body(size: int) -> None:
-    """Charge the current request `size` body bytes (no-op outside the admission layer)."""
-    ticket = CURRENT_TICKET.get()
-    if ticket is not None:
-        ticket.admission.charge(ticket, size)
-
-
 async def run_off_loop(func: Callable[..., T], *args: object) -> T:
     """`func(*args)` in a worker thread, answered 503 past the compute deadline.
 

@@ -4,9 +4,9 @@
 as proxies generate them) and otherwise generated (32 hex digits); the response carries it and
 every log record written while the request is served includes it. The security headers of
 `app.api.security` are added to every response here, where the headers are rewritten anyway.
-Metrics and the access log label a request by endpoint and activation (a canonical name, or `unknown`), the elements
-computed are those of the result (`X-Shape`), and a client that leaves before any answer counts
-as status 499, as nginx logs it.
+Metrics and the access log label a request by endpoint and activation (a canonical name, or
+`unknown`), the elements computed are those of the result (`X-Shape`), and a client that leaves
+before any answer counts as status 499, as nginx logs it.
 """
 
 from __future__ import annotations

@@ -34,12 +34,12 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unknown-activation": (404, "Unknown activation", "The name is not in the catalogue; `GET /activations` lists it."),
     "not-found": (404, "Not found", "No route has this path."),
     "method-not-allowed": (405, "Method not allowed", "The route exists; the `Allow` header lists its methods."),
+    "not-acceptable": (406, "Not acceptable", "`Accept` asks for a type the service cannot produce."),
     "request-timeout": (
         408,
         "Request body too slow",
         "The body did not arrive within ACTIVATIONS_BODY_TIMEOUT_S seconds; the connection is closed.",
     ),
-    "not-acceptable": (406, "Not acceptable", "`Accept` asks for a type the service cannot produce."),
     "payload-too-large": (
         413,
         "Payload too large",
