@@ -1429,11 +1429,11 @@ BODY_TIMEOUT_S = 2.0
 
 @pytest.fixture(scope="module")
 def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real server with a short body timeout, two requests in flight at most and a 1 s keep-alive."""
+    """A real server with a short body timeout, three requests in flight at most and a 1 s keep-alive."""
     with running_server(
         tmp_path_factory.mktemp("guarded-server"),
         body_timeout_s=str(BODY_TIMEOUT_S),
-        max_in_flight="2",
+        max_in_flight="3",
         keep_alive_timeout_s="1",
     ) as base:
         yield base
@@ -1472,8 +1472,9 @@ def test_slow_bodies_are_cut_off_while_other_clients_are_served(guarded_server: 
                 trickling.sendall(b"1")
             except (BrokenPipeError, ConnectionResetError):
                 break
-            # Two slots are taken by the slow clients: only probes are served meanwhile.
-            assert http.get("/healthz").status_code == 200
+            # Two of the three slots are taken by the slow clients; the third serves everyone else.
+            response = http.post("/activate/relu", content=OK_BODY)
+            assert response.status_code == 200 and response.json()["y"] == [[1.0, 0.0]]
             served += 1
             time.sleep(0.1)
     for sock in (stalled, trickling):
@@ -1493,7 +1494,7 @@ def test_slow_bodies_are_cut_off_while_other_clients_are_served(guarded_server: 
 
 
 def test_a_full_worker_answers_503_with_retry_after_and_keeps_serving_probes(guarded_server: str) -> None:
-    slow = [_slow_client(guarded_server) for _ in range(2)]
+    slow = [_slow_client(guarded_server) for _ in range(3)]
     try:
         time.sleep(0.2)
         with httpx.Client(base_url=guarded_server, timeout=SOCKET_TIMEOUT) as http:
