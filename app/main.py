@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     for dtype in DTYPES.values():
         encode_json_tensor(np.zeros(1, dtype=dtype))
     yield
+    # After a graceful shutdown uvicorn re-raises SIGTERM, which ends the process without running
+    # atexit: write the buffered log lines (the access lines of the requests just drained) now.
+    for name in ("app", "uvicorn"):
+        for handler in logging.getLogger(name).handlers:
+            handler.flush()
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:

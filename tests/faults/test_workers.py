@@ -131,3 +131,5 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, workers: str)
             pytest.fail("the server did not exit after SIGTERM and its last request")
         # uvicorn re-raises the signal once it has shut down, as a process killed by SIGTERM would end.
         assert code in (0, -signal.SIGTERM), server.log_path.read_text()[-2000:]
+        # The drained request is in the access log: buffered lines are written before the exit.
+        assert "POST /activate/relu 200" in server.log_path.read_text()
