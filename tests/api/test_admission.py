@@ -53,7 +53,6 @@ async def call(
     method: str = "POST",
 ) -> Answer:
     upload = body if isinstance(body, Upload) else Upload([body])
-    upload.gate.set() if len(upload.parts) == 1 else None
     parts = list(upload.parts)
     sent: list[dict[str, Any]] = []
 

@@ -208,3 +208,24 @@ def test_an_unexpected_fault_reveals_nothing(make_client: Any, monkeypatch: pyte
     assert response.headers["content-type"] == "application/problem+json"
     assert "hunter2" not in response.text and "/work" not in response.text and "Traceback" not in response.text
     assert response.json()["type"] == "/problems/internal-error"
+
+
+def test_keys_are_compared_in_constant_time(make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing cannot be asserted here; what can: every presented key goes through hmac.compare_digest,
+    as equal-length digests, so neither the content nor the length of the key leaks through timing."""
+    import hmac
+
+    import app.api.security as security
+
+    compared: list[tuple[int, int]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(security.hmac, "compare_digest", spy)
+    client = make_client(api_key=KEY)
+    headers = {"x-api-key": "short", "authorization": f"Bearer {KEY * 3}"}
+    assert client.get("/activations", headers=headers).status_code == 401
+    assert compared == [(32, 32), (32, 32)]
