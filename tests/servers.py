@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,9 +23,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    """A running server: its base URL, its process (the supervisor with several workers) and its log."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
 @contextmanager
-def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
-    """A server on a free loopback port with ACTIVATIONS_<NAME> settings; yields its base URL."""
+def server_process(log_dir: Path, **settings: str) -> Iterator[ServerProcess]:
+    """A server on a free loopback port with ACTIVATIONS_<NAME> settings, ready to answer /healthz."""
     port = free_port()
     env = {**os.environ, "ACTIVATIONS_PORT": str(port), "ACTIVATIONS_HOST": "127.0.0.1"}
     env.update({f"ACTIVATIONS_{name.upper()}": value for name, value in settings.items()})
@@ -45,11 +55,45 @@ def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start within 30 s: {log_path.read_text()}")
             time.sleep(0.1)
-        yield base
+        yield ServerProcess(base, process, log_path)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_server(log_dir: Path, **settings: str) -> Iterator[str]:
+    """A server on a free loopback port with ACTIVATIONS_<NAME> settings; yields its base URL."""
+    with server_process(log_dir, **settings) as server:
+        yield server.base
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The uvicorn worker processes (multiprocessing spawn children) of a supervisor, from /proc."""
+    workers = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        # The command may contain spaces and parentheses: the fields after the last ')' are fixed.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == supervisor and b"spawn_main" in cmdline and fields[0] != "Z":
+            workers.add(int(entry.name))
+    return workers

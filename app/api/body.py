@@ -2,11 +2,14 @@
 
 The body limit applies to the decompressed size: a Content-Length over it is refused before a
 byte is read, a chunked or compressed body is cut off as soon as it passes it, so neither an
-endless stream nor a gzip bomb is ever buffered whole.
+endless stream nor a gzip bomb is ever buffered whole. Under the admission layer
+(`app.api.admission`) the body is charged to the worker's byte budget (503 beyond it, before
+reading when Content-Length tells) and must arrive within the body timeout (408).
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Literal
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope
 
+from app.api.admission import CURRENT_TICKET, RequestTimeout
 from app.errors import MalformedBody, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 BodyFormat = Literal["json", "npy"]
@@ -65,8 +69,35 @@ async def receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> b
     Raises ClientDisconnect when the client goes away before the body is complete.
     """
     declared = head.content_length
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    size = int(declared) if declared is not None and declared.isdigit() else 0
+    if size > max_bytes:
         raise _too_large(max_bytes)
+    ticket = CURRENT_TICKET.get()
+    if ticket is None:
+        return await _receive_body(receive, head, max_bytes)
+    admission = ticket.admission
+    if size:
+        admission.charge(ticket, size)
+    task = admission.watch_body()
+    try:
+        body = await _receive_body(receive, head, max_bytes)
+    except asyncio.CancelledError:
+        if admission.unwatch_body(task):
+            seconds = admission.body_timeout_s
+            raise RequestTimeout(
+                f"The request body did not arrive within {seconds:g} s (ACTIVATIONS_BODY_TIMEOUT_S)."
+            ) from None
+        raise
+    except BaseException:
+        admission.unwatch_body(task)
+        raise
+    admission.unwatch_body(task)
+    if len(body) > size:  # chunked, compressed, or longer than declared
+        admission.charge(ticket, len(body))
+    return body
+
+
+async def _receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> bytes:
     encoding = (head.content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         message = await receive()

@@ -2,11 +2,13 @@
 
 `X-Request-ID` is echoed when the client sends a usable one (1 to 128 visible ASCII characters,
 as proxies generate them) and otherwise generated (32 hex digits); the response carries it and
-every log record written while the request is served includes it. Metrics and the access log
-label a request by endpoint and activation (a canonical name, or `unknown`), the elements
-computed are those of the result (`X-Shape`), and a client that leaves before any answer counts
-as status 499, as nginx logs it. With an instance name configured, every response also carries
-`X-Served-By: <name>`, so a client behind a load balancer can tell the replicas apart.
+every log record written while the request is served includes it. The security headers of
+`app.api.security` are added to every response here, where the headers are rewritten anyway.
+Metrics and the access log label a request by endpoint and activation (a canonical name, or
+`unknown`), the elements computed are those of the result (`X-Shape`), and a client that leaves
+before any answer counts as status 499, as nginx logs it. With an instance name configured, every
+response also carries `X-Served-By: <name>`, so a client behind a load balancer can tell the
+replicas apart.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.security import SECURITY_HEADERS
 from app.numerics import REGISTRY
 from app.observability.logs import REQUEST_ID, AccessLog
 from app.observability.metrics import IN_FLIGHT, RequestMetrics
@@ -48,7 +51,7 @@ def route_labels(path: str) -> tuple[str, str]:
             name = path[len(prefix) :].split("/", 1)[0]
             if endpoint == "v2" and path.endswith("/infer"):
                 endpoint = "v2_infer"
-            if name == "custom" and endpoint != "v2":
+            if name == "custom":
                 return endpoint, "custom"
             spec = REGISTRY.find(name)
             return endpoint, spec.name if spec is not None else "unknown"
@@ -91,7 +94,7 @@ class Instrumented:
                 for name, value in headers:
                     if name == b"x-shape":
                         shape = value
-                message["headers"] = [*headers, (b"x-request-id", request_id), *served_by]
+                message["headers"] = [*headers, *SECURITY_HEADERS, (b"x-request-id", request_id), *served_by]
             await send(message)
 
         if self.metrics is not None:

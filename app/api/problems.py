@@ -35,6 +35,11 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "not-found": (404, "Not found", "No route has this path."),
     "method-not-allowed": (405, "Method not allowed", "The route exists; the `Allow` header lists its methods."),
     "not-acceptable": (406, "Not acceptable", "`Accept` asks for a type the service cannot produce."),
+    "request-timeout": (
+        408,
+        "Request body too slow",
+        "The body did not arrive within ACTIVATIONS_BODY_TIMEOUT_S seconds; the connection is closed.",
+    ),
     "payload-too-large": (
         413,
         "Payload too large",
@@ -58,6 +63,28 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     ),
     "invalid-body": (422, "Invalid request body", "The body is JSON but not an object with a tensor `x`."),
     "internal-error": (500, "Internal error", "An unexpected fault; it was logged. Please report it."),
+    "overloaded": (
+        503,
+        "Too much work in flight",
+        "The worker already has ACTIVATIONS_MAX_IN_FLIGHT requests or ACTIVATIONS_MAX_IN_FLIGHT_BYTES body bytes "
+        "in work; retry after the `Retry-After` seconds.",
+    ),
+    "deadline-exceeded": (
+        503,
+        "Compute deadline exceeded",
+        "Decoding and computing took longer than ACTIVATIONS_COMPUTE_DEADLINE_S seconds; send a smaller tensor.",
+    ),
+}
+
+# Seconds a client refused for load should wait (503 `Retry-After`).
+RETRY_AFTER_S = 1
+
+# Headers that go with a status wherever it is answered (native and v2 alike).
+STATUS_HEADERS: dict[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": "Bearer"},
+    # The rest of a slow body may still come: the connection cannot be reused.
+    408: {"Connection": "close"},
+    503: {"Retry-After": str(RETRY_AFTER_S)},
 }
 
 
@@ -86,7 +113,7 @@ def is_v2_path(path: str) -> bool:
 
 
 # ServiceError statuses the v2 API keeps; every other client error is a 400 there.
-_V2_STATUSES = frozenset({401, 404, 405, 413, 503})
+_V2_STATUSES = frozenset({401, 404, 405, 408, 413, 503})
 
 
 def v2_error_response(exc: ServiceError) -> Response:
@@ -96,8 +123,7 @@ def v2_error_response(exc: ServiceError) -> Response:
     if places:
         message = f"{message} ({'; '.join(places)})"
     status = exc.status if exc.status in _V2_STATUSES else 400
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return v2_error(status, message, headers)
+    return v2_error(status, message, STATUS_HEADERS.get(status))
 
 
 def v2_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -107,9 +133,7 @@ def v2_error(status: int, message: str, headers: Mapping[str, str] | None = None
 
 
 def service_error_response(exc: ServiceError, headers: Mapping[str, str] | None = None) -> Response:
-    extra = dict(headers or {})
-    if exc.status == 401:
-        extra["WWW-Authenticate"] = "Bearer"
+    extra = {**STATUS_HEADERS.get(exc.status, {}), **(headers or {})}
     return problem_response(exc.status, exc.kind, exc.detail, exc.errors, extra or None)
 
 

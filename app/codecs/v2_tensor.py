@@ -227,7 +227,7 @@ def _decode_input(
         raise InvalidBody(f"'inputs[{index}].name' must be a string.")
     where = f"input '{name[:40]}'"
     datatype = spec.get("datatype")
-    if datatype not in V2_DATATYPES:
+    if not isinstance(datatype, str) or datatype not in V2_DATATYPES:
         raise InvalidTensor(
             f"The {where} has datatype {datatype!r:.40}; supported: {', '.join(V2_DATATYPES)}.",
             [ErrorItem(("inputs", name, "datatype"), "unsupported datatype")],

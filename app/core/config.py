@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,33 @@ class Settings(BaseSettings):
         "json", description="Log lines as JSON objects or as text; both carry the request id."
     )
     metrics: bool = Field(True, description="Prometheus metrics at /metrics.")
+    max_in_flight: int = Field(64, ge=1, description="Requests in work per worker; more are refused with 503.")
+    max_in_flight_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="Request body bytes in work per worker; more are refused with 503."
+    )
+    compute_deadline_s: float = Field(
+        60.0, gt=0, description="Seconds a request may spend decoding and computing before it is answered 503."
+    )
+    body_timeout_s: float = Field(60.0, gt=0, description="Seconds to receive a whole request body (408 after).")
+    keep_alive_timeout_s: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
+    graceful_shutdown_s: int = Field(30, ge=0, description="Seconds in-flight requests get to finish on SIGTERM.")
+    api_key: SecretStr | None = Field(
+        None, description="Key every endpoint but health, metrics and docs requires (unset or empty: no key)."
+    )
+    cors_origins: str | None = Field(
+        None, description="Comma-separated origins allowed by CORS ('*': any); unset or empty: CORS off."
+    )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The configured CORS origins, blanks dropped."""
+        return [origin.strip() for origin in (self.cors_origins or "").split(",") if origin.strip()]
+
+    @property
+    def api_key_bytes(self) -> bytes | None:
+        """The API key as bytes, None when no (non-empty) key is configured."""
+        key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        return key.encode() if key else None
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -6,7 +6,9 @@ type (generated from the registry's ParamSpecs, in the body and in the query str
 parameters on every name, Content-Type, Accept and Content-Encoding variants, hostile .npy files
 (pickles, code in the header, absurd shapes, refused dtypes), the limits (elements, rank, bytes,
 decompressed bytes, chunked bodies, a Content-Length refused before the body is sent, over a raw
-socket to a real server), wrong methods and unknown or odd routes. Every answer must be
+socket to a real server), slow and trickling bodies cut off by the body timeout (408) while
+others are served, a full worker answering 503 with `Retry-After` but still its probes, idle
+keep-alive connections closed, wrong methods and unknown or odd routes. Every answer must be
 `application/problem+json` with the right `status`, `type` (a page the service serves) and `loc`
 where one applies, must not leak a traceback or a path, and the server must still answer `/healthz`.
 
@@ -58,6 +60,8 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from app.numerics import REGISTRY
@@ -1406,3 +1410,206 @@ def test_content_length_one_over_a_small_limit(small_server: str) -> None:
     at_limit = b'{"x": [1, -2]' + b" " * (SMALL_LIMIT - 14) + b"}"
     response = httpx.post(f"{small_server}/activate/relu", content=at_limit, timeout=SOCKET_TIMEOUT)
     assert response.status_code == 200 and response.json()["y"] == [1.0, 0.0]
+
+
+def test_gzip_bomb_over_the_wire_is_cut_off_at_the_limit(small_server: str) -> None:
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    body = bomb.compress(b'{"x": [' + b"0," * 50_000_000) + bomb.flush()  # 100 MB inflated, ~100 KB sent
+    response = httpx.post(
+        f"{small_server}/activate/relu", content=body, headers={"content-encoding": "gzip"}, timeout=SOCKET_TIMEOUT
+    )
+    assert response.status_code == 413 and response.json()["type"] == "/problems/payload-too-large"
+    assert httpx.get(f"{small_server}/healthz", timeout=SOCKET_TIMEOUT).status_code == 200
+
+
+# --- slow clients and admission over a real socket ------------------------------------------------
+
+BODY_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server with a short body timeout, three requests in flight at most and a 1 s keep-alive."""
+    with running_server(
+        tmp_path_factory.mktemp("guarded-server"),
+        body_timeout_s=str(BODY_TIMEOUT_S),
+        max_in_flight="3",
+        keep_alive_timeout_s="1",
+    ) as base:
+        yield base
+
+
+def _slow_client(base: str, declared: int = 100) -> socket.socket:
+    """A connection that sent its headers and the first bytes of a body, then went quiet."""
+    sock = socket.create_connection(_address(base), timeout=SOCKET_TIMEOUT)
+    sock.sendall(_head("/activate/relu", f"Content-Length: {declared}\r\n") + b'{"x": [1,')
+    return sock
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except TimeoutError:
+            return False
+    return False
+
+
+def test_slow_bodies_are_cut_off_while_other_clients_are_served(guarded_server: str) -> None:
+    """One client stalls, another trickles a byte at a time: both get a 408, the others their answers."""
+    stalled = _slow_client(guarded_server)
+    trickling = _slow_client(guarded_server, declared=10_000)
+    started = time.monotonic()
+    served = 0
+    with httpx.Client(base_url=guarded_server, timeout=SOCKET_TIMEOUT) as http:
+        while time.monotonic() - started < BODY_TIMEOUT_S - 0.3:
+            try:
+                trickling.sendall(b"1")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            # Two of the three slots are taken by the slow clients; the third serves everyone else.
+            response = http.post("/activate/relu", content=OK_BODY)
+            assert response.status_code == 200 and response.json()["y"] == [[1.0, 0.0]]
+            served += 1
+            time.sleep(0.1)
+    for sock in (stalled, trickling):
+        with sock:
+            status_line, headers, body = _read_response(sock)
+            assert status_line.startswith("HTTP/1.1 408 "), status_line
+            assert headers["connection"] == "close"
+            problem = orjson.loads(body)
+            assert problem["type"] == "/problems/request-timeout"
+            assert_no_internals(body.decode())
+            assert _closed_by_server(sock, SOCKET_TIMEOUT)
+    assert time.monotonic() - started < BODY_TIMEOUT_S + SOCKET_TIMEOUT
+    assert served >= 3
+    # The slots are free again.
+    response = httpx.post(f"{guarded_server}/activate/relu", content=OK_BODY, timeout=SOCKET_TIMEOUT)
+    assert response.status_code == 200
+
+
+def test_a_full_worker_answers_503_with_retry_after_and_keeps_serving_probes(guarded_server: str) -> None:
+    slow = [_slow_client(guarded_server) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        with httpx.Client(base_url=guarded_server, timeout=SOCKET_TIMEOUT) as http:
+            refused = http.post("/activate/relu", content=OK_BODY)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert refused.json()["type"] == "/problems/overloaded"
+            v2 = http.post(
+                "/v2/models/relu/infer",
+                content=j({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}),
+            )
+            assert v2.status_code == 503 and "error" in v2.json()
+            assert http.get("/readyz").status_code == 200
+            assert http.get("/v2/health/ready").status_code == 200
+        # The slow clients finish their bodies in time: they are served.
+        for sock in slow:
+            sock.sendall(b" 2]}" + b" " * (100 - len(b'{"x": [1, 2]}')))
+        for sock in slow:
+            status_line, _, body = _read_response(sock)
+            assert status_line.startswith("HTTP/1.1 200 "), (status_line, body)
+            assert orjson.loads(body)["y"] == [1.0, 2.0]
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed(guarded_server: str) -> None:
+    with socket.create_connection(_address(guarded_server), timeout=SOCKET_TIMEOUT) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        status_line, _, _ = _read_response(sock)
+        assert status_line.startswith("HTTP/1.1 200 ")
+        started = time.monotonic()
+        assert _closed_by_server(sock, SOCKET_TIMEOUT)
+        assert time.monotonic() - started >= 0.5
+
+
+@pytest.mark.parametrize("datatype", [[], {}, ["FP32"], {"FP32": 1}, 32, None, True], ids=repr)
+def test_a_v2_datatype_of_any_json_type_is_a_400(client: TestClient, datatype: object) -> None:
+    """Found by the v2 fuzzer: an unhashable datatype was a 500."""
+    body = j({"inputs": [{"name": "x", "datatype": datatype, "shape": [1], "data": [1]}]})
+    response = client.post("/v2/models/relu/infer", content=body)
+    assert response.status_code == 400, response.text
+    assert "datatype" in response.json()["error"]
+
+
+# --- random requests through the whole application ------------------------------------------------
+
+_V2_SEED = j({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, -2, 3, 4]}], "id": "a"})
+_V2_RAW = np.arange(4, dtype="<f4").tobytes()
+_V2_HEAD = j({"inputs": [{"name": "x", "shape": [4], "datatype": "FP32", "parameters": {"binary_data_size": 16}}]})
+_SEED_BODIES = [
+    OK_BODY,
+    j({"x": [[1.0, "NaN", -2.5]], "alpha": 0.1, "dtype": "bfloat16", "dy": [[1, 2, 3]]}),
+    j({"x": [[1, 2], [3, 4]], "axis": [0, 1], "mask": [[True, False], [True, True]]}),
+    j({"x": [0.5, -1], "expression": "where(x > 0, x * sigmoid(x), 0.1 * x)"}),
+    npy(np.arange(6, dtype="<f4").reshape(2, 3)),
+    _V2_SEED,
+    _V2_HEAD + _V2_RAW,
+]
+_PATHS = [
+    "/activate/relu",
+    "/activate/softmax",
+    "/activate/Softmax",
+    "/activate/custom",
+    "/activate/glu",
+    "/gradient/swish",
+    "/gradient/custom",
+    "/v2/models/relu/infer",
+    "/v2/models/PReLU/versions/1/infer",
+]
+
+
+@st.composite
+def _random_requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], str]:
+    body = bytearray(draw(st.sampled_from(_SEED_BODIES)))
+    for kind, position, byte in draw(
+        st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6)
+    ):
+        if not body:
+            break
+        where = position % len(body)
+        if kind == 0:
+            body[where] = byte
+        elif kind == 1:
+            body.insert(where, byte)
+        else:
+            del body[where]
+    headers: dict[str, str] = {}
+    content_type = draw(st.sampled_from([None, "application/json", NPY, "text/plain", "application/x-npy; x=1", ""]))
+    if content_type is not None:
+        headers["content-type"] = content_type
+    encoding = draw(st.sampled_from([None, "gzip", "deflate", "br", "identity", "gzip, gzip"]))
+    payload = bytes(body)
+    if encoding is not None:
+        headers["content-encoding"] = encoding
+        if draw(st.booleans()) and encoding in ("gzip", "deflate"):
+            payload = gzip.compress(payload) if encoding == "gzip" else zlib.compress(payload)
+    accept = draw(st.sampled_from([None, "*/*", NPY, "application/json;q=0", "text/html", "application/*;q=0.5"]))
+    if accept is not None:
+        headers["accept"] = accept
+    if draw(st.booleans()):
+        headers["inference-header-content-length"] = draw(st.sampled_from(["0", str(len(_V2_HEAD)), "-1", "x", "9e9"]))
+    query = draw(st.sampled_from(["", "alpha=0.5", "axis=0&axis=1", "dtype=float64", "mask=[[1,0]]", "alpha=nan"]))
+    return draw(st.sampled_from(_PATHS)), payload, headers, query
+
+
+@given(request=_random_requests())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_requests_never_get_a_500(client: TestClient, request: tuple[str, bytes, dict[str, str], str]) -> None:
+    path, body, headers, query = request
+    response = client.post(f"{path}?{query}" if query else path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        if path.startswith("/v2"):
+            assert response.status_code in (400, 404, 413) and response.json()["error"]
+        else:
+            assert response.status_code in (400, 404, 406, 413, 415, 422), response.text
+            assert response.headers["content-type"] == PROBLEM and response.json()["detail"]
+            assert_no_internals(response.text)

@@ -14,10 +14,10 @@ from urllib.parse import parse_qsl
 import numpy as np
 import numpy.typing as npt
 import orjson
-from anyio import to_thread
 from starlette.requests import Request
 from starlette.types import Receive
 
+from app.api.admission import run_off_loop
 from app.api.body import (
     JSON_TYPE,
     NPY_TYPE,
@@ -81,7 +81,7 @@ async def activate_tensor(
     query = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True) if in_format == "npy" else []
     if len(bodies[0]) <= INLINE_BODY_BYTES:
         return compute_response(name, bodies, in_format, head.accept, query, settings)
-    return await to_thread.run_sync(compute_response, name, bodies, in_format, head.accept, query, settings)
+    return await run_off_loop(compute_response, name, bodies, in_format, head.accept, query, settings)
 
 
 def compute_response(

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
-from anyio import to_thread
 from starlette.requests import Request
 
+from app.api.admission import run_off_loop
 from app.api.body import JSON_TYPE, NPY_TYPE, BodyFormat, read_body, request_format, response_format
 from app.api.responses import BytesResponse, tensor_headers
 from app.api.routes.activate import (
@@ -48,7 +48,7 @@ async def compute_gradient(request: Request) -> BytesResponse:
     query = list(request.query_params.multi_items()) if in_format == "npy" else []
     if len(body) <= INLINE_BODY_BYTES:
         return gradient_response(name, body, in_format, accept, query, settings)
-    return await to_thread.run_sync(gradient_response, name, body, in_format, accept, query, settings)
+    return await run_off_loop(gradient_response, name, body, in_format, accept, query, settings)
 
 
 def gradient_response(

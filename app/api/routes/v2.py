@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from anyio import to_thread
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app import __version__
+from app.api.admission import run_off_loop
 from app.api.body import read_body
 from app.api.compression import MIN_COMPRESS_BYTES, accepted_encoding, compress_body
 from app.api.problems import v2_error_response
@@ -277,7 +277,7 @@ async def infer(request: Request) -> Response | BytesResponse:
         encoding = accepted_encoding(request.headers.get("accept-encoding"))
         if len(bodies[0]) <= INLINE_BODY_BYTES:
             return compute_infer_response(model, bodies, header_length, encoding, settings)
-        return await to_thread.run_sync(compute_infer_response, model, bodies, header_length, encoding, settings)
+        return await run_off_loop(compute_infer_response, model, bodies, header_length, encoding, settings)
     except ServiceError as exc:
         return v2_error_response(exc)
 
