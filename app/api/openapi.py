@@ -373,6 +373,7 @@ _GENERIC_DETAILS = {
     404: "No route for GET /nothing; see /docs or GET /activations.",
     405: "PUT is not allowed on /activate/relu.",
     406: "Accept asks for text/csv; the service answers application/json or application/x-npy.",
+    408: "The request body did not arrive within 60 s (ACTIVATIONS_BODY_TIMEOUT_S).",
     413: "The request body exceeds the limit of 268435456 bytes (ACTIVATIONS_MAX_BODY_BYTES).",
     415: "Content-Type text/plain is not supported; send application/json or application/x-npy.",
     422: "'x' must be a number or a rectangular nested array of numbers.",
@@ -808,7 +809,7 @@ def _operation(
                     NPY: {"schema": {"type": "string", "format": "binary"}},
                 },
             },
-            **_error_responses((400, 401, 406, 413, 415, 422, 500, 503), _tensor_error_examples(name)),
+            **_error_responses((400, 401, 406, 408, 413, 415, 422, 500, 503), _tensor_error_examples(name)),
         },
     }
 
@@ -848,7 +849,10 @@ def _refine_fastapi_path(path: str, item: dict[str, Any]) -> None:
         item.pop("head", None)
     for operation in item.values():
         responses: dict[str, Any] = operation.setdefault("responses", {})
-        responses.pop("422", None)  # path parameters are strings: FastAPI's validation never fails here
+        if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+            responses["422"] = _problem(422)  # a query parameter out of its bounds (as a problem)
+        else:
+            responses.pop("422", None)  # path parameters are strings: FastAPI's validation never fails here
         for parameter in operation.get("parameters", []):
             _constrain_path_parameter(path, parameter)
         v2 = path == "/v2" or path.startswith("/v2/")
@@ -900,6 +904,7 @@ _V2_ERRORS = {
     400: "Any client error but those below (malformed body, invalid tensor or parameter), as Triton answers them.",
     401: _UNAUTHORIZED,
     404: "Unknown model or version.",
+    408: "The request body did not arrive within ACTIVATIONS_BODY_TIMEOUT_S seconds; the connection is closed.",
     413: "The body or the tensor exceeds the limits.",
     500: "An unexpected fault (logged); never for client input.",
     503: _OVERLOADED,

@@ -16,7 +16,7 @@ def activation_svg(
     points: int = 201,
     dtype: str = "float32",
     derivative: bool = False,
-    y_range: tuple[float, float] | None = None,
+    y_range: tuple[float | None, float | None] | None = None,
     width: int = 640,
     height: int = 400,
 ) -> str:

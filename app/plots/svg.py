@@ -80,19 +80,35 @@ def y_extent(series: Sequence[Series]) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def _y_bounds(series: Sequence[Series], y_range: tuple[float | None, float | None] | None) -> tuple[float, float]:
+    low, high = y_range if y_range is not None else (None, None)
+    if low is not None and high is not None:
+        return low, high
+    data_low, data_high = y_extent(series)
+    if low is not None:
+        return low, data_high if data_high > low else low + max(abs(low) * 0.1, 1.0)
+    if high is not None:
+        return (data_low if data_low < high else high - max(abs(high) * 0.1, 1.0)), high
+    return data_low, data_high
+
+
 def render_svg(
     series: Sequence[Series],
     *,
     title: str,
     x_range: tuple[float, float],
-    y_range: tuple[float, float] | None = None,
+    y_range: tuple[float | None, float | None] | None = None,
     width: int = 640,
     height: int = 400,
     x_label: str = "x",
 ) -> str:
-    """An SVG document plotting `series` over `x_range` (y: `y_range` or the data's extent)."""
+    """An SVG document plotting `series` over `x_range` (y: `y_range` or the data's extent).
+
+    A bound of `y_range` left None comes from the data's extent, or lies one step (a tenth of the
+    other bound's magnitude, at least 1) beyond the other bound when the data lie wholly past it.
+    """
     x_low, x_high = x_range
-    y_low, y_high = y_range if y_range is not None else y_extent(series)
+    y_low, y_high = _y_bounds(series, y_range)
     legend, legend_rows = _legend(series, width)
     # The legend sits above the frame, under the title, where it never hides a curve.
     left, top = _MARGIN_LEFT, _TITLE_Y + 10 + _LEGEND_ROW * legend_rows

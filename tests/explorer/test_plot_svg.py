@@ -75,6 +75,26 @@ def test_the_drawn_curve_is_what_the_api_answers(
     np.testing.assert_allclose(_curve_points(svg, dashed=True)[:, 1] * 7 - 2, dx, atol=1e-3)
 
 
+@pytest.mark.parametrize(
+    ("bound", "expected"),
+    [
+        ({"y_min": -1}, (-1.0, 4.2)),  # relu over [-4, 4]: the data reach 4, padded by 5 %
+        ({"y_max": 2}, (-0.2, 2.0)),
+        ({"y_min": 10}, (10.0, 11.0)),  # every value below the bound: one step above it
+        ({"y_max": -10}, (-11.0, -10.0)),
+    ],
+)
+def test_one_y_bound_alone_takes_the_other_from_the_data(
+    client: TestClient, bound: dict[str, float], expected: tuple[float, float]
+) -> None:
+    svg = _plot(client, "relu", x_min=-4, x_max=4, points=81, **bound).text
+    low, high = expected
+    x = -4 + 8 * np.arange(81) / 80
+    inside = (np.maximum(x, 0) >= low) & (np.maximum(x, 0) <= high)
+    drawn = _curve_points(svg)[:, 1] * (high - low) + low
+    np.testing.assert_allclose(drawn[inside], np.maximum(x, 0)[inside], atol=1e-3)
+
+
 def test_aliases_and_the_default_range(client: TestClient) -> None:
     response = _plot(client, "silu")
     assert response.status_code == 200
@@ -101,7 +121,6 @@ def test_unquoted_and_quoted_expressions(client: TestClient) -> None:
         ("relu", {"points": 1}, "points"),
         ("relu", {"points": 100_000}, "points"),
         ("relu", {"points": "many"}, "points"),
-        ("relu", {"y_min": 0}, "y_max"),
         ("relu", {"y_min": 2, "y_max": 1}, "y_max"),
         ("relu", {"width": 10}, "width"),
         ("relu", {"dtype": "float8"}, "dtype"),

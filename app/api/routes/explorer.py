@@ -49,7 +49,7 @@ def load_asset(name: str) -> Asset:
 
 def _serve(request: Request, name: str) -> Response:
     asset = load_asset(name)
-    headers = {"ETag": asset.etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}  # nosniff: app.api.security, on every response
     if name == "index.html":
         headers["Content-Security-Policy"] = _CSP
     tags = [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]
