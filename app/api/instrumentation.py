@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.security import SECURITY_HEADERS
 from app.numerics import REGISTRY
 from app.observability.logs import REQUEST_ID, AccessLog
-from app.observability.metrics import IN_FLIGHT, RequestMetrics
+from app.observability.metrics import RequestMetrics
 
 _USABLE_ID = re.compile(rb"[!-~]{1,128}")
 _CLIENT_CLOSED = 499
@@ -98,7 +98,7 @@ class Instrumented:
             await send(message)
 
         if self.metrics is not None:
-            IN_FLIGHT.inc()
+            self.metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_with_id)
         except BaseException:
@@ -109,7 +109,7 @@ class Instrumented:
             seconds = time.perf_counter() - started
             endpoint, activation = route_labels(scope["path"])
             if self.metrics is not None:
-                IN_FLIGHT.dec()
+                self.metrics.in_flight -= 1
                 elements = 0 if shape is None or status != 200 else math.prod(int(n) for n in shape.split(b",") if n)
                 self.metrics.record(endpoint, activation, status, seconds, elements)
             if access_log.logger.isEnabledFor(logging.INFO):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from app.api.instrumentation import route_labels
+from app.observability.metrics import FLUSH_INTERVAL_S, RequestMetrics, collect
 from tests.servers import running_server
 
 
@@ -101,7 +103,24 @@ def test_several_workers_report_one_sum(tmp_path: Any) -> None:
             response = httpx.post(f"{base}/activate/relu", json={"x": [1.0, -1.0]}, timeout=10)
             assert response.status_code == 200
         relu = {"endpoint": "activate", "activation": "relu", "status": "200"}
+        # A worker hands its counts over at most FLUSH_INTERVAL_S after a request.
+        time.sleep(FLUSH_INTERVAL_S + 0.5)
         for _ in range(4):  # ask several times: any worker gives the same totals
             text = http.get("/metrics", headers={"connection": "close"}).text
             assert value(text, "activation_requests_total", **relu) == requests
             assert value(text, "activation_elements_total", endpoint="activate", activation="relu") == 2 * requests
+
+
+def test_batched_counts_are_what_each_observation_would_give() -> None:
+    """The recorder's batches land in the buckets Histogram.observe uses (upper bounds inclusive)."""
+    recorder = RequestMetrics()
+    durations = [0.0, 0.0005, 0.00050001, 0.001, 0.3, 30.0, 31.0, 1e-9]
+    for seconds in durations:
+        recorder.record("batch-test", "relu", 200, seconds, 3)
+    text = collect().decode()  # flushes first
+    labels = {"endpoint": "batch-test", "activation": "relu", "status": "200"}
+    assert value(text, "activation_requests_total", **labels) == len(durations)
+    assert value(text, "activation_elements_total", endpoint="batch-test", activation="relu") == 3 * len(durations)
+    for bound, expected in [("0.0005", 3), ("0.001", 5), ("0.25", 5), ("0.5", 6), ("30.0", 7), ("+Inf", 8)]:
+        assert value(text, "activation_request_duration_seconds_bucket", **labels, le=bound) == expected
+    assert value(text, "activation_request_duration_seconds_sum", **labels) == pytest.approx(sum(durations))
