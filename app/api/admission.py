@@ -34,13 +34,10 @@ from anyio import move_on_after, to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.problems import PROBLEM_JSON, PROBLEM_TYPES, RETRY_AFTER_S, is_v2_path
+from app.api.security import PROBE_PATHS, PROBE_PREFIXES
 from app.errors import ServiceError
 
 T = TypeVar("T")
-
-# Never counted nor refused: liveness, readiness and metrics must answer a saturated worker.
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-_V2_HEALTH = "/v2/health/"
 
 
 class Overloaded(ServiceError):
@@ -111,7 +108,7 @@ class Admission:
         self._refusals = {False: _precomputed(native, PROBLEM_JSON), True: _precomputed(v2, "application/json")}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope["path"].startswith(_V2_HEALTH):
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS or scope["path"].startswith(PROBE_PREFIXES):
             await self.app(scope, receive, send)
             return
         if self.requests >= self.max_in_flight:

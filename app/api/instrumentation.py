@@ -18,6 +18,7 @@ import math
 import os
 import re
 import time
+from functools import lru_cache
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +45,7 @@ _FIXED = {
 }
 
 
+@lru_cache(maxsize=1024)  # bounded: scanners' random paths cannot grow it
 def route_labels(path: str) -> tuple[str, str]:
     """(endpoint, activation) of a path; activation is `-` where none applies, `unknown` if not in the catalogue."""
     for prefix, endpoint in _NAMED:
@@ -60,6 +62,12 @@ def route_labels(path: str) -> tuple[str, str]:
     if path.startswith("/v2"):
         return "v2", "-"
     return _FIXED.get(path, "other"), "-"
+
+
+@lru_cache(maxsize=1024)
+def _element_count(shape: bytes) -> int:
+    """The number of elements of an `X-Shape` value (`2,3` -> 6, `` -> 1)."""
+    return math.prod(int(n) for n in shape.split(b",") if n)
 
 
 class Instrumented:
@@ -110,7 +118,7 @@ class Instrumented:
             endpoint, activation = route_labels(scope["path"])
             if self.metrics is not None:
                 self.metrics.in_flight -= 1
-                elements = 0 if shape is None or status != 200 else math.prod(int(n) for n in shape.split(b",") if n)
+                elements = 0 if shape is None or status != 200 else _element_count(shape)
                 self.metrics.record(endpoint, activation, status, seconds, elements)
             if access_log.logger.isEnabledFor(logging.INFO):
                 client = scope.get("client")

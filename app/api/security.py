@@ -32,8 +32,10 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
 )
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-_OPEN_PREFIXES = ("/v2/health/",)
+# Probes and metrics: open to all and never refused by admission control (app.api.admission), so
+# an orchestrator sees a busy or locked-down worker as alive.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PROBE_PREFIXES = ("/v2/health/",)
 DOC_PATHS = frozenset({"/", "/docs", "/redoc", "/openapi.json", "/favicon.ico"})
 _DOC_PREFIXES = ("/docs/", "/redoc/", "/static/", "/assets/", "/explorer/", "/problems/")
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -60,7 +62,7 @@ CORS_EXPOSED_HEADERS = (
 
 def is_public(method: str, path: str) -> bool:
     """Whether a request needs no API key."""
-    if path in OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
+    if path in PROBE_PATHS or path.startswith(PROBE_PREFIXES):
         return True
     return method in _READ_METHODS and (path in DOC_PATHS or path.startswith(_DOC_PREFIXES))
 

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     @property
     def api_key_bytes(self) -> bytes | None:
         """The API key as bytes, None when no (non-empty) key is configured."""
-        key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        # Stripped as the presented keys are: a secret file's trailing newline must not lock everyone out.
+        key = self.api_key.get_secret_value().strip() if self.api_key is not None else ""
         return key.encode() if key else None
 
     @field_validator("log_level", "log_format", mode="before")
