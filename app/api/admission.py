@@ -1,11 +1,17 @@
 """Admission control: how much work one worker takes on, and how long each request may take.
 
 - At most `max_in_flight` requests are in work per worker, and at most `max_in_flight_bytes` bytes
-  of request bodies (charged as soon as Content-Length tells, topped up to the decompressed size
-  once the body is read). Beyond either a request is answered 503 with `Retry-After` at once,
-  before its body is read. A request alone is always admitted (the body limits still apply), so
-  the byte budget never refuses what the service could serve. Health probes and `/metrics` are
-  never counted nor refused: an orchestrator must see a busy worker as alive.
+  of request bodies (charged as soon as Content-Length tells, and as a chunked or compressed body
+  grows, up to its decompressed size). Beyond either a request is answered 503 with `Retry-After`
+  at once, before (the rest of) its body is read. A request alone is always admitted (the body
+  limits still apply), so the byte budget never refuses what the service could serve.
+- The budget bounds memory because a request's peak is at most a measured factor of its
+  (decompressed) body: 85 bytes per body byte at worst, JSON of `0,` as float64; npy 20, JSON of
+  typical floats 5 to 8 (`bench/memory_per_byte.py`). Charging body bytes costs one comparison and
+  two additions per request; the factor lives in the budget (default 144 MiB: 85 x 144 MiB is
+  what the largest single request within the limits takes anyway), not in a per-request estimate.
+- Health probes and `/metrics` are never counted nor refused: an orchestrator must see a busy
+  worker as alive.
 - The body of a request must arrive within `body_timeout_s` (408, connection closed): uvicorn has
   no body timeout, and a client that trickles its body would otherwise hold a slot for ever. A
   watchdog task per worker checks the bodies being read about four times per timeout, so a

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,7 +80,9 @@ async def receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> b
         admission.charge(ticket, size)
     task = admission.watch_body()
     try:
-        body = await _receive_body(receive, head, max_bytes)
+        # Chunked and compressed bodies are charged as they grow, not once whole: otherwise every
+        # slot could buffer up to the body limit before the byte budget sees any of it.
+        body = await _receive_body(receive, head, max_bytes, lambda size: admission.charge(ticket, size))
     except asyncio.CancelledError:
         if admission.unwatch_body(task):
             seconds = admission.body_timeout_s
@@ -97,7 +99,14 @@ async def receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> b
     return body
 
 
-async def _receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> bytes:
+def _no_charge(size: int) -> None:
+    """Outside admission control (no ticket) nothing is charged."""
+
+
+async def _receive_body(
+    receive: Receive, head: RequestHead, max_bytes: int, charge: Callable[[int], None] = _no_charge
+) -> bytes:
+    """The body; `charge(bytes so far)` is called as a body in several parts grows (503 past the budget)."""
     encoding = (head.content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         message = await receive()
@@ -111,11 +120,12 @@ async def _receive_body(receive: Receive, head: RequestHead, max_bytes: int) -> 
             size += len(chunk)
             if size > max_bytes:
                 raise _too_large(max_bytes)
+            charge(size)
             chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of a large body
     if encoding not in _DECOMPRESSORS:
         raise UnsupportedMediaType(f"Content-Encoding '{encoding[:40]}' is not supported; use gzip or deflate.")
-    return await _read_compressed(_chunks(receive, await receive()), encoding, max_bytes)
+    return await _read_compressed(_chunks(receive, await receive()), encoding, max_bytes, charge)
 
 
 async def _chunks(receive: Receive, message: Message) -> AsyncIterator[bytes]:
@@ -132,7 +142,9 @@ async def _chunks(receive: Receive, message: Message) -> AsyncIterator[bytes]:
         message = await receive()
 
 
-async def _read_compressed(chunks: AsyncIterator[bytes], encoding: str, max_bytes: int) -> bytes:
+async def _read_compressed(
+    chunks: AsyncIterator[bytes], encoding: str, max_bytes: int, charge: Callable[[int], None] = _no_charge
+) -> bytes:
     """Inflate while reading, never more than `max_bytes` + 1 bytes at a time (no gzip bomb).
 
     A gzip body may hold several members (RFC 1952); anything else after the end of the stream
@@ -159,6 +171,7 @@ async def _read_compressed(chunks: AsyncIterator[bytes], encoding: str, max_byte
                 raise MalformedBody(f"The {encoding} request body is corrupt.") from None
             if len(out) > max_bytes:
                 raise _too_large(max_bytes)
+            charge(len(out))
             data = decompressor.unconsumed_tail or decompressor.unused_data
     if not decompressor.eof:
         raise MalformedBody(f"The {encoding} request body is truncated.")

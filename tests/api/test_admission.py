@@ -10,6 +10,7 @@ and it keeps its slot until its thread really ends.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -160,6 +161,31 @@ def test_body_bytes_beyond_the_budget_are_refused_before_the_body_is_read() -> N
         # A request alone is never refused by the budget, only by the body limit.
         alone = b'{"x": [5]' + b" " * (5000 - 10) + b"}"
         assert (await call(app, "/activate/relu", alone, {"content-length": "5000"})).json()["y"] == [5.0]
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_an_undeclared_body_is_charged_as_it_grows_not_once_whole(encoding: str | None) -> None:
+    """A chunked (or compressed) body passing the budget is refused while its rest has not arrived."""
+    big = b'{"x": [1, -2]' + b" " * (800 - 14) + b"}"
+    plain = b'{"x": [3]' + b" " * (600 - 10) + b"}"
+    # Stored (level 0) gzip inflates as it arrives: its first half is already ~300 bytes.
+    body = gzip.compress(plain, 0) if encoding else plain
+    headers = {"content-encoding": encoding} if encoding else {}
+
+    async def scenario() -> None:
+        app = create_app(Settings(max_in_flight_bytes=1000))
+        admission = admission_of(app)
+        upload, first_headers = stalled(big)
+        first = asyncio.create_task(call(app, "/activate/relu", upload, first_headers))
+        await asyncio.sleep(0.05)
+        growing, _ = stalled(body, declare=False)  # its second half never comes
+        assert_overloaded(await asyncio.wait_for(call(app, "/activate/relu", growing, headers), 5))
+        assert admission.bytes == 800
+        upload.gate.set()
+        assert (await first).json()["y"] == [1.0, 0.0]
+        assert admission.requests == 0 and admission.bytes == 0
 
     asyncio.run(scenario())
 
