@@ -42,6 +42,8 @@ class RequestHead:
     content_length: str | None = None
     content_encoding: str | None = None
     accept: str | None = None
+    accept_encoding: str | None = None
+    inference_header_length: str | None = None  # KServe v2's Inference-Header-Content-Length
 
     @classmethod
     def of(cls, scope: Scope) -> RequestHead:
@@ -55,6 +57,10 @@ class RequestHead:
                 head.content_encoding = value.decode("latin-1")
             elif name == b"accept":
                 head.accept = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                head.accept_encoding = value.decode("latin-1")
+            elif name == b"inference-header-content-length":
+                head.inference_header_length = value.decode("latin-1")
         return head
 
 

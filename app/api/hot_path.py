@@ -61,9 +61,8 @@ class HotPathFront:
             except Exception:
                 response = internal_error_response(Request(scope))
         elif (params := infer_path_params(path)) is not None:
-            scope["app"], scope["path_params"] = self.api, params
             try:
-                response = await v2.infer(Request(scope, receive))  # answers its own client errors
+                response = await v2.infer_tensor(params, RequestHead.of(scope), receive, self.settings)
             except ClientDisconnect:
                 return
             except Exception:

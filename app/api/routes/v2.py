@@ -11,7 +11,7 @@ outputs it lists in `outputs`; without that list it gets `y`, or `dx` when the r
 `gradient` is true. The model `custom` takes its expression as the request parameter
 `expression`. Every model has the one version "1". The numbers, the limits and the parameter
 validation are the native API's: `evaluate`, `evaluate_gradient`, the expression evaluators,
-`Settings`, `read_body`.
+`Settings`, `receive_body`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import numpy as np
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from app import __version__
 from app.api.admission import run_off_loop
-from app.api.body import read_body
+from app.api.body import RequestHead, receive_body
 from app.api.compression import MIN_COMPRESS_BYTES, accepted_encoding, compress_body
 from app.api.problems import v2_error_response
 from app.api.responses import BytesResponse, tensor_headers
@@ -267,14 +268,20 @@ def model_metadata(model: Model, max_rank: int) -> dict[str, object]:
 
 async def infer(request: Request) -> Response | BytesResponse:
     """Run a model on the request's inputs; every client error is answered `{"error": ...}`."""
+    settings: Settings = request.app.state.settings
+    return await infer_tensor(request.path_params, RequestHead.of(request.scope), request.receive, settings)
+
+
+async def infer_tensor(
+    path: dict[str, str], head: RequestHead, receive: Receive, settings: Settings
+) -> Response | BytesResponse:
+    """The endpoint's work on the raw ASGI request, as the ASGI front (app.api.hot_path) calls it."""
     try:
-        settings: Settings = request.app.state.settings
-        path = request.path_params
         model = resolve_model(path["name"], path.get("version"))
         # The body travels in a list that compute_infer_response empties (see activate.py).
-        bodies = [await read_body(request, settings.max_body_bytes)]
-        header_length = request.headers.get("inference-header-content-length")
-        encoding = accepted_encoding(request.headers.get("accept-encoding"))
+        bodies = [await receive_body(receive, head, settings.max_body_bytes)]
+        header_length = head.inference_header_length
+        encoding = accepted_encoding(head.accept_encoding)
         if len(bodies[0]) <= INLINE_BODY_BYTES:
             return compute_infer_response(model, bodies, header_length, encoding, settings)
         return await run_off_loop(compute_infer_response, model, bodies, header_length, encoding, settings)
