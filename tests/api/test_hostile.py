@@ -65,6 +65,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from app.numerics import REGISTRY
+from tests.mutations import mutated
 from tests.servers import running_server
 
 NPY = "application/x-npy"
@@ -1568,19 +1569,10 @@ _PATHS = [
 
 @st.composite
 def _random_requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str], str]:
-    body = bytearray(draw(st.sampled_from(_SEED_BODIES)))
-    for kind, position, byte in draw(
-        st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6)
-    ):
-        if not body:
-            break
-        where = position % len(body)
-        if kind == 0:
-            body[where] = byte
-        elif kind == 1:
-            body.insert(where, byte)
-        else:
-            del body[where]
+    body = mutated(
+        draw(st.sampled_from(_SEED_BODIES)),
+        draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1 << 16), st.integers(0, 255)), max_size=6)),
+    )
     headers: dict[str, str] = {}
     content_type = draw(st.sampled_from([None, "application/json", NPY, "text/plain", "application/x-npy; x=1", ""]))
     if content_type is not None:

@@ -26,6 +26,7 @@ from app.codecs.json_tensor import (
 from app.core.config import Settings
 from app.errors import ServiceError
 from app.numerics import DTYPES
+from tests.mutations import mutated
 
 SETTINGS = Settings(max_elements=4096, max_rank=8)
 CLIENT_STATUSES = (400, 413, 422)
@@ -91,21 +92,6 @@ def test_the_raw_bytes_splitter_agrees_with_the_parser(
     assert np.array_equal(wide, np.asarray(orjson.loads(body)["x"], dtype=np.float64))
 
 
-def _mutated(body: bytes, edits: list[tuple[int, int, int]]) -> bytes:
-    mutated = bytearray(body)
-    for kind, position, byte in edits:
-        if not mutated:
-            break
-        where = position % len(mutated)
-        if kind == 0:
-            mutated[where] = byte
-        elif kind == 1:
-            mutated.insert(where, byte)
-        else:
-            del mutated[where]
-    return bytes(mutated)
-
-
 SEEDS = [
     b'{"x": [[1.5, -2, 3e-5], [NaN, "Infinity", -0.0]], "alpha": 0.1, "dtype": "float16"}',
     b'{"x": [[[1], [2]], [[3], [4]]], "mask": [[true, false]], "axis": [0, -1]}',
@@ -124,7 +110,7 @@ edit_lists = st.lists(
 def test_corrupted_bodies_give_a_tensor_or_a_client_error(
     seed: bytes, edits: list[tuple[int, int, int]], cut: int
 ) -> None:
-    body = _mutated(seed, edits)
+    body = mutated(seed, edits)
     body = body[: max(cut, len(body) - cut)]
     try:
         decoded = decode_json_request(body, SETTINGS)

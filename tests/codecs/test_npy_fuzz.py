@@ -20,6 +20,7 @@ from app.api.routes.activate import decode_npy_request
 from app.codecs.npy_tensor import decode_npy, encode_npy
 from app.core.config import Settings
 from app.errors import ServiceError
+from tests.mutations import mutated
 
 LIMITS = {"max_elements": 4096, "max_rank": 8}
 SETTINGS = Settings(max_elements=4096, max_rank=8)
@@ -117,17 +118,7 @@ SEEDS = [
 def test_corrupted_files_give_an_array_or_a_client_error(
     seed: bytes, edits: list[tuple[int, int, int]], cut: int
 ) -> None:
-    body = bytearray(seed)
-    for kind, position, byte in edits:
-        if not body:
-            break
-        where = position % len(body)
-        if kind == 0:
-            body[where] = byte
-        elif kind == 1:
-            body.insert(where, byte)
-        else:
-            del body[where]
+    body = mutated(seed, edits)
     try:
         array = decode_npy_request(bytes(body[: max(cut, len(body) - cut)]), [], SETTINGS).x
     except ServiceError as error:

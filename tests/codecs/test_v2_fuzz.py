@@ -20,6 +20,7 @@ from hypothesis.extra import numpy as hnp
 from app.codecs.v2_tensor import BINARY_ONLY, FLOAT_DATATYPES, V2_DATATYPES, OutputTensor, decode_infer_request
 from app.codecs.v2_tensor import encode_infer_response as encode
 from app.errors import ServiceError
+from tests.mutations import mutated
 
 LIMITS: dict[str, Any] = {"max_elements": 4096, "max_rank": 8}
 CLIENT_STATUSES = (400, 404, 413, 422)
@@ -104,15 +105,7 @@ edit_lists = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10_000), st.in
 def test_corrupted_binary_requests_decode_or_are_refused(
     edits: list[tuple[int, int, int]], cut: int, length: str | None
 ) -> None:
-    body = bytearray(SEED)
-    for kind, position, byte in edits:
-        where = position % len(body)
-        if kind == 0:
-            body[where] = byte
-        elif kind == 1:
-            body.insert(where, byte)
-        elif len(body) > 1:
-            del body[where]
+    body = mutated(SEED, edits, min_length=1)
     try:
         request = decode_infer_request(bytes(body[: max(cut, len(body) - cut)]), length, **LIMITS)
     except ServiceError as error:
