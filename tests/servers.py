@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,24 @@ class ServerProcess:
     log_path: Path
 
 
+def wait_until_healthy(
+    base: str, logs: Callable[[], str], seconds: float, exited: Callable[[], bool] = lambda: False
+) -> None:
+    """Poll `base`/healthz until it answers 200; fail with the server's `logs` if it exits or times out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if exited():
+            raise RuntimeError(f"server exited: {logs()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no healthy answer from {base} within {seconds:g} s:\n{logs()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def server_process(log_dir: Path, **settings: str) -> Iterator[ServerProcess]:
     """A server on a free loopback port with ACTIVATIONS_<NAME> settings, ready to answer /healthz."""
@@ -42,19 +60,8 @@ def server_process(log_dir: Path, **settings: str) -> Iterator[ServerProcess]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start within 30 s: {log_path.read_text()}")
-            time.sleep(0.1)
+        wait_until_healthy(base, log_path.read_text, seconds=30, exited=lambda: process.poll() is not None)
         yield ServerProcess(base, process, log_path)
     finally:
         if process.poll() is None:

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import orjson
 import pytest
 
 from app import __version__
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = uuid.uuid4().hex[:10]
@@ -86,19 +86,6 @@ def image(engine: None) -> Iterator[str]:
     docker("rmi", IMAGE, timeout=60, check=False)
 
 
-def wait_until_healthy(base: str, logs: Callable[[], str], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no healthy answer from {base} within {seconds} s:\n{logs()}")
-        time.sleep(0.2)
-
-
 RELU_BODY = b'{"x": [[-1.5, 0.0, 2.0]], "alpha": 0.1}'
 
 
@@ -123,7 +110,7 @@ def test_the_image_serves_unprivileged_on_a_read_only_root(image: str) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(base, lambda: docker("logs", name, check=False))
+        wait_until_healthy(base, lambda: docker("logs", name, check=False), seconds=60)
         with httpx.Client(base_url=base, timeout=10) as client:
             health = client.get("/healthz")
             assert health.status_code == 200
