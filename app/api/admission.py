@@ -40,6 +40,7 @@ from anyio import move_on_after, to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.problems import PROBLEM_JSON, PROBLEM_TYPES, RETRY_AFTER_S, is_v2_path
+from app.api.responses import BytesResponse
 from app.api.security import PROBE_PATHS, PROBE_PREFIXES
 from app.errors import ServiceError
 
@@ -118,9 +119,7 @@ class Admission:
             await self.app(scope, receive, send)
             return
         if self.requests >= self.max_in_flight:
-            start, body = self._refusals[is_v2_path(scope["path"])]
-            await send(start)
-            await send(body)
+            await self._refusals[is_v2_path(scope["path"])](scope, receive, send)
             return
         self.requests += 1
         ticket = Ticket(self)
@@ -183,18 +182,10 @@ class Admission:
             self._watchdog = None
 
 
-def _precomputed(body: bytes, media_type: str) -> tuple[dict[str, object], dict[str, object]]:
-    headers = [
-        (b"content-type", media_type.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(RETRY_AFTER_S).encode()),
-        # The body was not read: closing spares the client sending it for nothing.
-        (b"connection", b"close"),
-    ]
-    return {"type": "http.response.start", "status": 503, "headers": headers}, {
-        "type": "http.response.body",
-        "body": body,
-    }
+def _precomputed(body: bytes, media_type: str) -> BytesResponse:
+    # The body was not read: closing spares the client sending it for nothing.
+    headers = [(b"retry-after", str(RETRY_AFTER_S).encode()), (b"connection", b"close")]
+    return BytesResponse(body, media_type.encode(), headers, status_code=503)
 
 
 async def run_off_loop(func: Callable[..., T], *args: object) -> T:

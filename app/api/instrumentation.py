@@ -102,7 +102,11 @@ class Instrumented:
                 for name, value in headers:
                     if name == b"x-shape":
                         shape = value
-                message["headers"] = [*headers, *SECURITY_HEADERS, (b"x-request-id", request_id), *served_by]
+                # A new message: the app may send the same one again (a precomputed answer).
+                message = {
+                    **message,
+                    "headers": [*headers, *SECURITY_HEADERS, (b"x-request-id", request_id), *served_by],
+                }
             await send(message)
 
         if self.metrics is not None:

@@ -23,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.problems import PROBLEM_JSON, PROBLEM_TYPES, is_v2_path
+from app.api.responses import BytesResponse
 
 # nosniff: a JSON or npy body is never rendered as HTML; no framing and no referrer leak from the
 # docs and explorer pages.
@@ -94,12 +95,10 @@ class ApiKeyRequired:
         if any(matches):
             await self.app(scope, receive, send)
             return
-        start, body = self.refusals[(is_v2_path(scope["path"]), not presented)]
-        await send(start)
-        await send(body)
+        await self.refusals[(is_v2_path(scope["path"]), not presented)](scope, receive, send)
 
 
-def _unauthorized(v2: bool, missing: bool) -> tuple[dict[str, object], dict[str, object]]:
+def _unauthorized(v2: bool, missing: bool) -> BytesResponse:
     detail = (
         "This endpoint needs the API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'."
         if missing
@@ -111,15 +110,7 @@ def _unauthorized(v2: bool, missing: bool) -> tuple[dict[str, object], dict[str,
         kind = "unauthorized"
         problem = {"type": f"/problems/{kind}", "title": PROBLEM_TYPES[kind][1], "status": 401, "detail": detail}
         body, media = orjson.dumps(problem), PROBLEM_JSON.encode()
-    headers = [
-        (b"content-type", media),
-        (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", b"Bearer"),
-    ]
-    return {"type": "http.response.start", "status": 401, "headers": headers}, {
-        "type": "http.response.body",
-        "body": body,
-    }
+    return BytesResponse(body, media, [(b"www-authenticate", b"Bearer")], status_code=401)
 
 
 def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:

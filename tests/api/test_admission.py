@@ -33,6 +33,7 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: bytes
+    header_names: list[str] = field(default_factory=list)  # every header line, repeats included
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -86,7 +87,13 @@ async def call(
     await app(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
     body_bytes = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return Answer(start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body_bytes)
+    headers_sent = start["headers"]
+    return Answer(
+        start["status"],
+        {k.decode(): v.decode() for k, v in headers_sent},
+        body_bytes,
+        [k.decode() for k, _ in headers_sent],
+    )
 
 
 def admission_of(app: Any) -> Admission:
@@ -260,5 +267,28 @@ def test_threaded_work_within_the_deadline_is_answered() -> None:
         answer = await call(app, "/activate/relu", large)
         assert answer.status == 200 and answer.headers["x-shape"] == "40000,2"
         assert admission_of(app).requests == 0
+
+    asyncio.run(scenario())
+
+
+def test_every_refusal_carries_its_own_headers_once() -> None:
+    """The 503 is precomputed: answering it again must not pile up earlier answers' headers."""
+
+    async def scenario() -> None:
+        app = create_app(Settings(max_in_flight=1))
+        upload, headers = stalled()
+        pending = asyncio.create_task(call(app, "/activate/relu", upload, headers))
+        await asyncio.sleep(0.05)
+        refusals = [
+            await call(app, path, body)
+            for path, body in [("/activate/relu", BODY)] * 3 + [("/v2/models/relu/infer", V2_BODY)] * 3
+        ]
+        ids = {refused.headers["x-request-id"] for refused in refusals}
+        assert len(ids) == len(refusals)
+        for refused in refusals:
+            assert_overloaded(refused, v2="error" in refused.json())
+            assert sorted(refused.header_names) == sorted(set(refused.header_names)), refused.header_names
+        upload.gate.set()
+        assert (await pending).status == 200
 
     asyncio.run(scenario())

@@ -118,6 +118,19 @@ def test_a_configured_key_ending_in_a_newline_still_matches(make_client: Any) ->
     assert client.post("/activate/relu", json={"x": [1.0]}, headers={"X-API-Key": "nope"}).status_code == 401
 
 
+def test_every_401_carries_its_own_headers_once(keyed: TestClient) -> None:
+    """The 401 is precomputed: answering it again must not pile up earlier answers' headers."""
+    ids = set()
+    for path in ["/activate/relu"] * 3 + ["/v2/models/relu/infer"] * 3:
+        response = keyed.post(path, json={"x": [1.0]})
+        assert response.status_code == 401
+        assert len(response.headers.get_list("x-request-id")) == 1
+        assert len(response.headers.get_list("www-authenticate")) == 1
+        assert len(response.headers.get_list("x-frame-options")) == 1
+        ids.add(response.headers["x-request-id"])
+    assert len(ids) == 6
+
+
 def test_the_key_is_not_in_the_settings_repr() -> None:
     from app.core.config import Settings
 
